@@ -1,0 +1,111 @@
+"""Build an index from a catalogue: ingest, encode (cached), align, fuse, index, save."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .alignment import train_alignment
+from .cache import FeatureCache
+from .embed import project, tower_features
+from .encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
+from .fusion import create_fusion, item_labels
+from .index import ProductIndex
+from .ingest import Catalog, load_catalog
+
+DEFAULT_FUSION = "projection"
+
+
+@dataclass
+class BuildStats:
+    products: int = 0
+    stages: dict[str, float] = field(default_factory=dict)   # seconds per stage
+    peak_rss_mb: float = 0.0
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        yield
+        self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - start
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.stages.values())
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{k} {v:.1f}s" for k, v in self.stages.items())
+        return (f"{self.products} products in {self.total_s:.1f}s ({parts}); "
+                f"peak memory {self.peak_rss_mb:.0f} MB")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def needs_alignment(encoder: ClipEncoder) -> bool:
+    """A packaged architecture (not a trained checkpoint) has untrained projections."""
+    return encoder.towers.locked and not Path(encoder.name).exists()
+
+
+def save_encoder(encoder: ClipEncoder, index_dir: Path) -> str:
+    """Store the encoder checkpoint under ``encoders/<identity>`` (written once, atomically)."""
+    if not encoder.towers.locked:
+        return encoder.name
+    rel = f"encoders/{encoder.projection_identity}"
+    target = index_dir / rel
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+        encoder.save(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:            # another build wrote the same checkpoint first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return rel
+
+
+def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | None = None,
+                encoder: str | ClipEncoder = DEFAULT_ENCODER, fusion: str = DEFAULT_FUSION,
+                align: bool | None = None, cache: FeatureCache | None = None,
+                stats: BuildStats | None = None) -> ProductIndex:
+    """Build and save an index of ``catalog`` into ``out``; ``align=None`` trains the alignment
+    only when the encoder's projections are untrained."""
+    stats = stats or BuildStats()
+    out = Path(out)
+    with stats.stage("ingest"):
+        if not isinstance(catalog, Catalog):
+            catalog = load_catalog(catalog, limit=limit)
+    products = catalog.products
+    if not products:
+        raise ValueError(f"{catalog.path}: no usable products\n{catalog.report.summary()}")
+    with stats.stage("load encoder"):
+        if not isinstance(encoder, ClipEncoder):
+            encoder = create_encoder(encoder)
+    with stats.stage("encode"):
+        feats = tower_features(products, encoder, cache, report=catalog.report)
+    if align if align is not None else needs_alignment(encoder):
+        with stats.stage("align"):
+            train_alignment(encoder, feats)
+    with stats.stage("fuse"):
+        emb = project(feats, encoder)
+        fuser = create_fusion(fusion).fit(emb, item_labels(products))
+    with stats.stage("index"):
+        index = ProductIndex(fuser, encoder.embed_dim, encoder="")
+        index.add(products, emb)
+    with stats.stage("save"):
+        out.mkdir(parents=True, exist_ok=True)
+        index.encoder = save_encoder(encoder, out)
+        index.meta = {"catalog": str(Path(catalog.path).resolve()), "layout": catalog.layout}
+        index.save(out, {"ingest_report.json": json.dumps(
+            {"summary": catalog.report.summary(),
+             "issues": [vars(i) for i in catalog.report.issues]}, indent=1)})
+        index.folder = out
+    stats.products = len(products)
+    stats.peak_rss_mb = peak_rss_mb()
+    return index

@@ -1,0 +1,182 @@
+"""``python -m retrieval``: build an index, search it, train the image-text alignment."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .encoders import DEFAULT_ENCODER
+
+USER_ERROR = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _filters(args):
+    from .index import Filters
+
+    return Filters(gender=args.gender, category=args.category, colour=args.colour,
+                   price_min=args.price_min, price_max=args.price_max)
+
+
+def cmd_build(args) -> None:
+    from .build import BuildStats, build_index
+
+    stats = BuildStats()
+    index = build_index(args.catalog, args.out, limit=args.limit, encoder=args.encoder,
+                        fusion=args.fusion, align=False if args.no_align else None, stats=stats)
+    report = Path(args.out) / "CURRENT"
+    print(f"indexed {len(index)} products into {args.out} ({report.read_text().strip()})")
+    print(stats.summary())
+    summary = json.loads((index.generation if hasattr(index, "generation") else
+                          Path(args.out) / report.read_text().strip()).joinpath(
+        "ingest_report.json").read_text())["summary"]
+    print("ingest report:", summary)
+
+
+def cmd_search(args) -> None:
+    from .search import Searcher
+
+    if args.k < 1:
+        raise UsageError("--k must be at least 1")
+    searcher = Searcher(args.index)
+    filters = _filters(args)
+    if args.text is not None:
+        results = searcher.text(args.text, args.k, filters)
+    elif args.image is not None:
+        results = searcher.image(args.image, args.k, filters)
+    else:
+        results = searcher.item(args.item, args.k, filters)
+    if args.json:
+        print(json.dumps({"results": [r.to_json() for r in results]}))
+        return
+    for rank, r in enumerate(results, 1):
+        p = r.product
+        print(f"{rank:3d}. {r.score:.3f}  {r.id:>10}  {r.title}  "
+              f"[{p.gender or '-'} / {p.article_type or '-'} / {p.colour or '-'}]")
+    if not results:
+        print("no results")
+
+
+def cmd_train_alignment(args) -> None:
+    from .alignment import text_to_image_scores, train_alignment
+    from .embed import tower_features
+    from .encoders import create_encoder
+    from .ingest import load_catalog
+    from .splits import holdout_split
+
+    catalog = load_catalog(args.catalog, limit=args.limit)
+    encoder = create_encoder(args.encoder)
+    feats = tower_features(catalog.products, encoder, report=catalog.report)
+    ids = [p.id for p in catalog.products]
+    split = holdout_split(ids, args.test_fraction, args.seed)
+    train, test = feats.subset(split.train), feats.subset(split.test)
+    print(f"{len(split.train)} training items, {len(split.test)} held-out items "
+          f"(never trained on)")
+    before = text_to_image_scores(encoder, test)
+    history = train_alignment(encoder, train, epochs=args.epochs, seed=args.seed)
+    after = text_to_image_scores(encoder, test)
+    out = encoder.save(args.out)
+    print(f"final training loss {history[-1]:.4f}")
+    print("held-out text-to-image retrieval")
+    print(f"  untrained projection  {before.row()}")
+    print(f"  trained alignment     {after.row()}")
+    print(f"checkpoint: {out} (open_clip.create_model('local-dir:{out}') loads it)")
+
+
+def cmd_add(args) -> None:
+    from .embed import project, tower_features
+    from .index import ProductIndex
+    from .ingest import load_catalog
+    from .search import load_index_encoder
+
+    index = ProductIndex.load(args.index)
+    encoder = load_index_encoder(index)
+    catalog = load_catalog(args.catalog, limit=args.limit)
+    emb = project(tower_features(catalog.products, encoder, report=catalog.report), encoder)
+    index.add(catalog.products, emb)
+    gen = index.save(args.index)
+    print(f"added {len(catalog.products)} products; index now {len(index)} ({gen.name})")
+    print("ingest report:", catalog.report.summary())
+
+
+def cmd_remove(args) -> None:
+    from .index import ProductIndex
+
+    index = ProductIndex.load(args.index)
+    index.remove(args.id)
+    gen = index.save(args.index)
+    print(f"removed {len(args.id)} products; index now {len(index)} ({gen.name})")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m retrieval", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="index a catalogue")
+    b.add_argument("--catalog", required=True, help="catalogue folder or CSV/JSONL file")
+    b.add_argument("--out", required=True, help="index folder (created or updated atomically)")
+    b.add_argument("--limit", type=int, help="index only the first N products")
+    b.add_argument("--encoder", default=DEFAULT_ENCODER,
+                   help="architecture name, checkpoint folder, or open_clip model name")
+    b.add_argument("--fusion", default=None, choices=["concat", "weighted", "projection"])
+    b.add_argument("--no-align", action="store_true",
+                   help="do not train the projections even if they are untrained")
+    b.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("search", help="search an index")
+    s.add_argument("--index", required=True)
+    q = s.add_mutually_exclusive_group(required=True)
+    q.add_argument("--text")
+    q.add_argument("--image", help="path of a photo")
+    q.add_argument("--item", help="product id")
+    s.add_argument("--k", type=int, default=10)
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--gender", action="append")
+    s.add_argument("--category", action="append")
+    s.add_argument("--colour", action="append")
+    s.add_argument("--price-min", type=float)
+    s.add_argument("--price-max", type=float)
+    s.set_defaults(func=cmd_search)
+
+    t = sub.add_parser("train-alignment", help="train the image-text projections (LiT)")
+    t.add_argument("--catalog", required=True)
+    t.add_argument("--out", required=True, help="checkpoint folder")
+    t.add_argument("--limit", type=int)
+    t.add_argument("--encoder", default=DEFAULT_ENCODER)
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--test-fraction", type=float, default=0.2)
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=cmd_train_alignment)
+
+    a = sub.add_parser("add", help="add or replace products of a catalogue in an index")
+    a.add_argument("--index", required=True)
+    a.add_argument("--catalog", required=True)
+    a.add_argument("--limit", type=int)
+    a.set_defaults(func=cmd_add)
+
+    r = sub.add_parser("remove", help="remove products from an index")
+    r.add_argument("--index", required=True)
+    r.add_argument("--id", action="append", required=True)
+    r.set_defaults(func=cmd_remove)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .index import IndexLookupError
+    from .ingest import CatalogError
+    from .search import QueryError
+
+    args = parser().parse_args(argv)
+    if getattr(args, "fusion", "") is None:
+        from .build import DEFAULT_FUSION
+        args.fusion = DEFAULT_FUSION
+    try:
+        args.func(args)
+    except (UsageError, QueryError, IndexLookupError, CatalogError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USER_ERROR
+    return 0

@@ -1,0 +1,115 @@
+"""Turn products into tower features (through the feature cache) and shared-space embeddings."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .cache import FeatureCache, content_key
+from .encoders import ClipEncoder
+from .ingest import ImageError, IngestReport, open_rgb
+from .products import Product
+
+
+@dataclass
+class Features:
+    """Per-product image and text vectors (rows of zeros where a modality is missing)."""
+
+    image: np.ndarray
+    text: np.ndarray
+    has_image: np.ndarray
+    has_text: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.has_image)
+
+    def subset(self, rows) -> "Features":
+        return Features(self.image[rows], self.text[rows], self.has_image[rows], self.has_text[rows])
+
+
+def _batches(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _encode_missing(tower: str, keys: list[str], payloads: dict, fn, cache: FeatureCache,
+                    batch_size: int, desc: str) -> dict[str, np.ndarray]:
+    found = cache.get(tower, keys)
+    todo = [k for k in dict.fromkeys(keys) if k not in found]
+    with tqdm(total=len(todo), desc=desc, unit="item", mininterval=1.0,
+              disable=not todo) as bar:
+        for chunk in _batches(todo, batch_size):
+            vecs = fn([payloads[k] for k in chunk])
+            new = dict(zip(chunk, vecs))
+            cache.put(tower, new)
+            found.update(new)
+            bar.update(len(chunk))
+    return found
+
+
+def tower_features(products: Sequence[Product], encoder: ClipEncoder,
+                   cache: FeatureCache | None = None, batch_size: int = 64,
+                   report: IngestReport | None = None) -> Features:
+    """Tower features of every product, encoding only what the cache lacks (with progress bars).
+
+    Images that fail to decode are reported (when ``report`` is given) and treated as missing.
+    """
+    cache = cache or FeatureCache()
+    n = len(products)
+    image_keys: list[str | None] = [None] * n
+    images: dict[str, object] = {}
+    for i, p in enumerate(tqdm(products, desc="reading images", unit="img", mininterval=1.0,
+                               disable=n < 1000)):
+        if not p.image_path:
+            continue
+        try:
+            data = Path(p.image_path).read_bytes()
+            key = content_key(data)
+            if key not in images:
+                images[key] = open_rgb(io.BytesIO(data))[0]
+            image_keys[i] = key
+        except (OSError, ImageError) as exc:
+            if report is not None:
+                report.add(p.image_path, None, p.id, "image", str(exc), "degraded")
+    texts = [p.text for p in products]
+    text_keys = [content_key(t) if t.strip() else None for t in texts]
+    text_payload = {k: t for k, t in zip(text_keys, texts) if k}
+
+    img_vecs = _encode_missing(encoder.towers.image_identity, [k for k in image_keys if k], images,
+                               encoder.image_tower, cache, batch_size, "encoding images")
+    txt_vecs = _encode_missing(encoder.towers.text_identity, [k for k in text_keys if k],
+                               text_payload, encoder.text_tower, cache, batch_size, "encoding texts")
+
+    def stack(keys, vecs):
+        dim = len(next(iter(vecs.values()))) if vecs else 0
+        out = np.zeros((n, dim), dtype=np.float32)
+        for i, k in enumerate(keys):
+            if k:
+                out[i] = vecs[k]
+        return out, np.array([k is not None for k in keys])
+
+    image, has_image = stack(image_keys, img_vecs)
+    text, has_text = stack(text_keys, txt_vecs)
+    return Features(image, text, has_image, has_text)
+
+
+def project(features: Features, encoder: ClipEncoder) -> Features:
+    """Shared-space, L2-normalised embeddings from tower features (missing rows stay zero)."""
+    n, dim = len(features), encoder.embed_dim
+    image = (encoder.project_images(features.image) if features.image.shape[1]
+             else np.zeros((n, dim), np.float32))
+    text = (encoder.project_texts(features.text) if features.text.shape[1]
+            else np.zeros((n, dim), np.float32))
+    image[~features.has_image] = 0
+    text[~features.has_text] = 0
+    return Features(image, text, features.has_image.copy(), features.has_text.copy())
+
+
+def embed_products(products: Sequence[Product], encoder: ClipEncoder,
+                   cache: FeatureCache | None = None, report: IngestReport | None = None) -> Features:
+    """Shared-space image and text embeddings of ``products``."""
+    return project(tower_features(products, encoder, cache, report=report), encoder)

@@ -1,0 +1,326 @@
+"""USearch HNSW index over fused product vectors, with the catalogue in SQLite.
+
+On disk an index folder holds immutable generations and a ``CURRENT`` pointer::
+
+    DIR/CURRENT                 name of the live generation (replaced atomically)
+    DIR/gen-000001/             vectors.usearch, catalog.sqlite, embeddings.npz, fusion.npz,
+                                manifest.json, ingest_report.json
+    DIR/encoders/<identity>/    the open_clip checkpoint the vectors were made with
+
+A save writes a whole new generation beside the old one and only then swaps ``CURRENT``, so a
+crash mid-write leaves the previous index usable.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from usearch.index import Index, MetricKind
+from usearch.index import search as exact_search
+
+from .embed import Features
+from .fusion import Fusion, fusion_from_state
+from .products import Product
+
+FORMAT = 1
+KEEP_GENERATIONS = 2
+# A filtered query whose filter keeps fewer rows than this (or less than EXACT_SHARE of the
+# catalogue) is answered by exact search over just those rows; otherwise HNSW is searched with
+# a fetch size sized from the filter's measured selectivity, grown until enough rows pass.
+EXACT_LIMIT = 20_000
+EXACT_SHARE = 0.05
+
+COLUMNS = ("id", "title", "gender", "category", "subcategory", "article_type", "colour", "season",
+           "usage", "year", "brand", "price", "image_path")
+SCHEMA = f"""
+CREATE TABLE products (key INTEGER PRIMARY KEY, {", ".join(c + (" TEXT UNIQUE NOT NULL" if c == "id" else "") for c in COLUMNS)},
+                       has_image INTEGER, has_text INTEGER, data TEXT);
+CREATE INDEX products_gender ON products(gender COLLATE NOCASE);
+CREATE INDEX products_colour ON products(colour COLLATE NOCASE);
+CREATE INDEX products_article_type ON products(article_type COLLATE NOCASE);
+CREATE INDEX products_price ON products(price);
+"""
+
+
+class IndexLookupError(LookupError):
+    """Raised for unknown product ids and unreadable index folders (message names them)."""
+
+
+@dataclass
+class Filters:
+    """Metadata constraints applied during search. Strings match case-insensitively; a list
+    means any of its values. ``category`` matches master category, subcategory or article type."""
+
+    gender: str | Sequence[str] | None = None
+    category: str | Sequence[str] | None = None
+    article_type: str | Sequence[str] | None = None
+    colour: str | Sequence[str] | None = None
+    price_min: float | None = None
+    price_max: float | None = None
+
+    def is_empty(self) -> bool:
+        return all(v is None for v in vars(self).values())
+
+    def sql(self) -> tuple[str, list]:
+        clauses, args = [], []
+
+        def any_of(columns, value):
+            values = [value] if isinstance(value, str) else list(value)
+            marks = ",".join("?" * len(values))
+            clauses.append("(" + " OR ".join(f"{c} COLLATE NOCASE IN ({marks})" for c in columns) + ")")
+            args.extend(values * len(columns))
+
+        if self.gender is not None:
+            any_of(["gender"], self.gender)
+        if self.category is not None:
+            any_of(["category", "subcategory", "article_type"], self.category)
+        if self.article_type is not None:
+            any_of(["article_type"], self.article_type)
+        if self.colour is not None:
+            any_of(["colour"], self.colour)
+        if self.price_min is not None:
+            clauses.append("price >= ?")
+            args.append(self.price_min)
+        if self.price_max is not None:
+            clauses.append("price <= ?")
+            args.append(self.price_max)
+        return " AND ".join(clauses) or "1", args
+
+
+@dataclass
+class SearchResult:
+    id: str
+    score: float
+    title: str
+    product: Product = field(repr=False)
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "score": round(self.score, 6), "title": self.title}
+
+
+def _product_row(key: int, p: Product) -> tuple:
+    return (key, *[getattr(p, c) for c in COLUMNS], int(p.has_image), int(p.has_text),
+            json.dumps(p.to_dict()))
+
+
+class ProductIndex:
+    """Fused vectors in USearch + products in SQLite + shared-space embeddings, kept in step."""
+
+    def __init__(self, fusion: Fusion, shared_dim: int, encoder: str, *, connectivity: int = 16,
+                 expansion_add: int = 128, expansion_search: int = 128, dtype: str = "f32"):
+        self.fusion = fusion
+        self.shared_dim = shared_dim
+        self.encoder = encoder
+        self.dim = fusion.dim(shared_dim)
+        self.params = dict(connectivity=connectivity, expansion_add=expansion_add,
+                           expansion_search=expansion_search, dtype=dtype)
+        self.hnsw = Index(ndim=self.dim, metric=MetricKind.Cos, **self.params)
+        self.db = sqlite3.connect(":memory:", check_same_thread=False)
+        self.db.executescript(SCHEMA)
+        self.keys = np.zeros(0, dtype=np.int64)            # row -> key of the shared embeddings
+        self.embeddings = Features(*(np.zeros((0, shared_dim), np.float32),) * 2,
+                                   np.zeros(0, bool), np.zeros(0, bool))
+        self.meta: dict = {}
+
+    # -- contents ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.hnsw)
+
+    def key_of(self, product_id: str) -> int:
+        row = self.db.execute("SELECT key FROM products WHERE id=?", [product_id]).fetchone()
+        if row is None:
+            raise IndexLookupError(f"unknown product id {product_id!r}")
+        return row[0]
+
+    def __contains__(self, product_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM products WHERE id=?", [product_id]).fetchone() is not None
+
+    def products(self, keys: Iterable[int]) -> dict[int, Product]:
+        keys = [int(k) for k in keys]
+        out: dict[int, Product] = {}
+        for start in range(0, len(keys), 900):
+            chunk = keys[start:start + 900]
+            rows = self.db.execute(
+                f"SELECT key, data FROM products WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            out.update((k, Product.from_dict(json.loads(d))) for k, d in rows)
+        return out
+
+    def product(self, product_id: str) -> Product:
+        return self.products([self.key_of(product_id)])[self.key_of(product_id)]
+
+    def all_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM products ORDER BY key")]
+
+    def embedding(self, product_id: str) -> tuple[np.ndarray, np.ndarray, bool, bool]:
+        """Shared-space (image, text, has_image, has_text) of one product."""
+        row = int(np.searchsorted(self.keys, self.key_of(product_id)))
+        e = self.embeddings
+        return e.image[row], e.text[row], bool(e.has_image[row]), bool(e.has_text[row])
+
+    def vector(self, product_id: str) -> np.ndarray:
+        """The fused vector of a product, as indexed."""
+        return np.asarray(self.hnsw.get(self.key_of(product_id)), dtype=np.float32)
+
+    # -- changes ----------------------------------------------------------------------------
+    def add(self, products: Sequence[Product], emb: Features) -> None:
+        """Add (or replace, by id) products with their shared-space embeddings."""
+        if len(products) != len(emb):
+            raise ValueError(f"{len(products)} products but {len(emb)} embeddings")
+        replaced = [p.id for p in products if p.id in self]
+        if replaced:
+            self.remove(replaced)
+        start = int(self.db.execute("SELECT COALESCE(MAX(key), -1) + 1 FROM products").fetchone()[0])
+        start = max(start, int(self.keys.max()) + 1 if len(self.keys) else 0)
+        keys = np.arange(start, start + len(products), dtype=np.int64)
+        with self.db:
+            self.db.executemany(f"INSERT INTO products VALUES ({','.join('?' * (len(COLUMNS) + 4))})",
+                                [_product_row(int(k), p) for k, p in zip(keys, products)])
+        if len(products):
+            self.hnsw.add(keys, self.fusion.items(emb), log=len(products) >= 5000 and "indexing")
+        e = self.embeddings
+        self.embeddings = Features(np.vstack([e.image, emb.image]), np.vstack([e.text, emb.text]),
+                                   np.concatenate([e.has_image, emb.has_image]),
+                                   np.concatenate([e.has_text, emb.has_text]))
+        self.keys = np.concatenate([self.keys, keys])
+
+    def remove(self, product_ids: Sequence[str]) -> None:
+        keys = [self.key_of(pid) for pid in product_ids]
+        with self.db:
+            self.db.executemany("DELETE FROM products WHERE key=?", [(k,) for k in keys])
+        self.hnsw.remove(keys)
+        keep = ~np.isin(self.keys, keys)
+        self.keys = self.keys[keep]
+        self.embeddings = self.embeddings.subset(keep)
+
+    # -- search -----------------------------------------------------------------------------
+    def allowed_keys(self, filters: Filters | None) -> np.ndarray | None:
+        if filters is None or filters.is_empty():
+            return None
+        where, args = filters.sql()
+        return np.array([r[0] for r in self.db.execute(f"SELECT key FROM products WHERE {where}",
+                                                        args)], dtype=np.int64)
+
+    def search(self, vector: np.ndarray, k: int = 10, filters: Filters | None = None,
+               exclude: Sequence[str] = (), exact: bool = False) -> list[SearchResult]:
+        """Top ``k`` products for a fused-space ``vector`` that pass ``filters``."""
+        vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if vector.shape[0] != self.dim:
+            raise ValueError(f"query has {vector.shape[0]} dimensions, the index {self.dim}")
+        excluded = {self.key_of(pid) for pid in exclude if pid in self}
+        allowed = self.allowed_keys(filters)
+        n = len(self)
+        if n == 0 or (allowed is not None and len(allowed) == 0):
+            return []
+        want = k + len(excluded)
+        if exact or (allowed is not None and (len(allowed) <= EXACT_LIMIT or
+                                              len(allowed) < EXACT_SHARE * n)):
+            keys = allowed if allowed is not None else self.keys
+            hits = self._exact(vector, keys, want)
+        else:
+            hits = self._hnsw(vector, want, None if allowed is None else set(allowed.tolist()),
+                              1.0 if allowed is None else len(allowed) / n)
+        hits = [(key, score) for key, score in hits if key not in excluded][:k]
+        products = self.products(key for key, _ in hits)
+        return [SearchResult(products[key].id, score, products[key].title, products[key])
+                for key, score in hits]
+
+    def _exact(self, vector, keys: np.ndarray, count: int) -> list[tuple[int, float]]:
+        vectors = np.asarray(self.hnsw.get(keys), dtype=np.float32)
+        matches = exact_search(vectors, vector, min(count, len(keys)), MetricKind.Cos, exact=True)
+        return [(int(keys[m.key]), 1.0 - float(m.distance)) for m in matches]
+
+    def _hnsw(self, vector, count: int, allowed: set | None, share: float):
+        fetch = min(len(self), math.ceil(count / max(share, 1e-9) * 1.2) + 8)
+        while True:
+            matches = self.hnsw.search(vector, fetch)
+            hits = [(int(m.key), 1.0 - float(m.distance)) for m in matches
+                    if allowed is None or int(m.key) in allowed]
+            if len(hits) >= count or fetch >= len(self):
+                return hits
+            fetch = min(len(self), fetch * 2)
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, folder: str | Path, extra_files: dict[str, str] | None = None) -> Path:
+        """Write a new generation into ``folder`` and make it current (atomically)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob(".tmp-gen-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        gens = sorted(folder.glob("gen-*"))
+        name = f"gen-{int(gens[-1].name[4:]) + 1 if gens else 1:06d}"
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-gen-", dir=folder))
+        self.hnsw.save(str(tmp / "vectors.usearch"))
+        disk = sqlite3.connect(tmp / "catalog.sqlite")
+        self.db.backup(disk)
+        disk.close()
+        e = self.embeddings
+        np.savez(tmp / "embeddings.npz", keys=self.keys, image=e.image.astype(np.float16),
+                 text=e.text.astype(np.float16), has_image=e.has_image, has_text=e.has_text)
+        state = self.fusion.state()
+        arrays = {k: np.asarray(v, np.float32) for k, v in state.pop("stats", {}).items()}
+        if "weight" in state:
+            arrays["weight"] = np.asarray(state.pop("weight"), np.float32)
+        np.savez(tmp / "fusion.npz", state=json.dumps(state), **arrays)
+        manifest = {"format": FORMAT, "encoder": self.encoder, "fusion": self.fusion.name,
+                    "dim": self.dim, "shared_dim": self.shared_dim, "count": len(self),
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.params, **self.meta}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        for fname, text in (extra_files or {}).items():
+            (tmp / fname).write_text(text)
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.rename(tmp, folder / name)
+        pointer = folder / "CURRENT.tmp"
+        pointer.write_text(name + "\n")
+        with open(pointer, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(pointer, folder / "CURRENT")
+        for old in sorted(folder.glob("gen-*"))[:-KEEP_GENERATIONS]:
+            shutil.rmtree(old, ignore_errors=True)
+        return folder / name
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "ProductIndex":
+        folder = Path(folder)
+        try:
+            gen = folder / (folder / "CURRENT").read_text().strip()
+            manifest = json.loads((gen / "manifest.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise IndexLookupError(f"{folder}: not a readable index ({exc})") from None
+        if manifest.get("format") != FORMAT:
+            raise IndexLookupError(f"{folder}: index format {manifest.get('format')}, expected {FORMAT}")
+        with np.load(gen / "fusion.npz") as f:
+            state = json.loads(str(f["state"]))
+            arrays = {k: f[k] for k in f.files if k != "state"}
+        if "weight" in arrays:
+            state["weight"] = arrays.pop("weight")
+        state["stats"] = arrays
+        if state["name"] == "weighted":
+            state.pop("stats")
+        index = cls(fusion_from_state(state), manifest["shared_dim"], manifest["encoder"],
+                    connectivity=manifest["connectivity"], expansion_add=manifest["expansion_add"],
+                    expansion_search=manifest["expansion_search"], dtype=manifest["dtype"])
+        index.meta = {k: v for k, v in manifest.items()
+                      if k not in ("format", "encoder", "fusion", "dim", "shared_dim", "count",
+                                   "created", *index.params)}
+        index.hnsw.load(str(gen / "vectors.usearch"))
+        disk = sqlite3.connect(gen / "catalog.sqlite")
+        disk.backup(index.db)
+        disk.close()
+        with np.load(gen / "embeddings.npz") as e:
+            index.keys = e["keys"]
+            index.embeddings = Features(e["image"].astype(np.float32), e["text"].astype(np.float32),
+                                        e["has_image"], e["has_text"])
+        index.folder = folder
+        index.generation = gen
+        return index

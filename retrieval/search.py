@@ -1,0 +1,67 @@
+"""Answer text, photo and product queries against a saved index."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .encoders import ClipEncoder, create_encoder
+from .index import Filters, IndexLookupError, ProductIndex, SearchResult
+from .ingest import ImageError, open_rgb
+
+
+class QueryError(ValueError):
+    """A query that cannot be answered: empty text, unreadable image, unknown product id."""
+
+
+def load_index_encoder(index: ProductIndex) -> ClipEncoder:
+    spec = index.encoder
+    local = Path(index.folder) / spec
+    return create_encoder(local if local.exists() else spec)
+
+
+class Searcher:
+    """Search by text, by photo, or by product, with optional metadata filters."""
+
+    def __init__(self, index_dir: str | Path, encoder: ClipEncoder | None = None):
+        self.index = ProductIndex.load(index_dir)
+        self.encoder = encoder or load_index_encoder(self.index)
+
+    # -- query vectors (shared space, then fused space) -------------------------------------
+    def text_vector(self, text: str) -> np.ndarray:
+        if not text or not text.strip():
+            raise QueryError("empty text query")
+        return self.index.fusion.query(self.encoder.encode_texts([text.strip()]))[0]
+
+    def image_vector(self, image) -> np.ndarray:
+        """``image``: a path, raw bytes or a PIL image."""
+        try:
+            if isinstance(image, Image.Image):
+                from .ingest.images import to_rgb
+                rgb = to_rgb(image)[0]
+            elif isinstance(image, (bytes, bytearray)):
+                rgb = open_rgb(io.BytesIO(image))[0]
+            else:
+                rgb = open_rgb(Path(image))[0]
+        except ImageError as exc:
+            raise QueryError(f"{image if isinstance(image, (str, Path)) else 'image'}: {exc}") from None
+        return self.index.fusion.query(self.encoder.encode_images([rgb]))[0]
+
+    def item_vector(self, product_id: str) -> np.ndarray:
+        try:
+            return self.index.vector(product_id)
+        except IndexLookupError as exc:
+            raise QueryError(str(exc)) from None
+
+    # -- searches ---------------------------------------------------------------------------
+    def text(self, text: str, k: int = 10, filters: Filters | None = None) -> list[SearchResult]:
+        return self.index.search(self.text_vector(text), k, filters)
+
+    def image(self, image, k: int = 10, filters: Filters | None = None) -> list[SearchResult]:
+        return self.index.search(self.image_vector(image), k, filters)
+
+    def item(self, product_id: str, k: int = 10, filters: Filters | None = None) -> list[SearchResult]:
+        """Products like ``product_id``; never the product itself."""
+        return self.index.search(self.item_vector(product_id), k, filters, exclude=[product_id])
