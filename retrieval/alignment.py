@@ -65,7 +65,6 @@ def train_alignment(encoder: ClipEncoder, train: Features, epochs: int = 30,
     loss_fn = ClipLoss()
     gen = torch.Generator().manual_seed(seed)
     history = []
-    model.train()
     try:
         for _ in trange(epochs, desc="training alignment", unit="epoch"):
             total = 0.0
@@ -80,7 +79,6 @@ def train_alignment(encoder: ClipEncoder, train: Features, epochs: int = 30,
                 total += loss.item() * len(batch)
             history.append(total / len(rows))
     finally:
-        model.eval()
         for p in params:
             p.requires_grad_(False)
     return history

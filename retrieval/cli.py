@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .encoders import DEFAULT_ENCODER
+from .settings import runs_dir
 
 USER_ERROR = 2
 
@@ -112,6 +113,34 @@ def cmd_remove(args) -> None:
     print(f"removed {len(args.id)} products; index now {len(index)} ({gen.name})")
 
 
+DEMO_QUERIES = ("navy blue shirt for men", "red handbag for women", "black running shoes")
+
+
+def cmd_demo(args) -> None:
+    from .build import BuildStats, build_index
+    from .search import Searcher
+    from .settings import myntra_dir
+
+    catalog = args.catalog or myntra_dir()
+    if not Path(catalog).exists():
+        raise UsageError(f"{catalog}: demo catalogue not found; set FASHION_DATA or pass --catalog")
+    stats = BuildStats()
+    print(f"building the demo index: first {args.limit} products of {catalog}")
+    build_index(catalog, args.out, limit=args.limit, stats=stats)
+    print(stats.summary())
+    searcher = Searcher(args.out)
+    first = searcher.index.all_ids()[0]
+    product = searcher.index.product(first)
+    for title, results in [*((f"text: {q!r}", searcher.text(q, 5)) for q in DEMO_QUERIES),
+                           (f"item: {first} ({product.title})", searcher.item(first, 5)),
+                           (f"photo: {product.image_path}", searcher.image(product.image_path, 5))]:
+        print(f"\n{title}")
+        for rank, r in enumerate(results, 1):
+            print(f"  {rank}. {r.score:.3f}  {r.id:>8}  {r.title}")
+    print(f"\nindex saved in {args.out}; try: python -m retrieval search --index {args.out} "
+          f"--text 'white sneakers'")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m retrieval", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -162,6 +191,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--index", required=True)
     r.add_argument("--id", action="append", required=True)
     r.set_defaults(func=cmd_remove)
+
+    d = sub.add_parser("demo", help="build the demo index and run example searches")
+    d.add_argument("--catalog", help="default: the Myntra catalogue under FASHION_DATA")
+    d.add_argument("--limit", type=int, default=2000)
+    d.add_argument("--out", default=str(runs_dir() / "demo-index"))
+    d.set_defaults(func=cmd_demo)
     return p
 
 

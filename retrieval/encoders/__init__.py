@@ -66,7 +66,9 @@ def _lit_encoder(name: str, model_cfg: dict, towers: dict, state: dict | None,
     else:
         image_id = state["image_id"]
         text_id = state["text_id"]
-    model.lock_image_tower(unlocked_groups=0, freeze_bn_stats=True)
+    # freeze_bn_stats would swap timm's BatchNormAct2d for FrozenBatchNorm2d and drop its
+    # activation; eval mode already keeps the BatchNorm statistics fixed.
+    model.lock_image_tower(unlocked_groups=0, freeze_bn_stats=False)
     model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
     model_cfg["text_cfg"]["hf_model_name"] = model_cfg["text_cfg"]["hf_tokenizer_name"] = text_path
     preprocess_cfg = towers["preprocess_cfg"]

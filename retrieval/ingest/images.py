@@ -59,7 +59,7 @@ def open_rgb(source, background=(255, 255, 255)) -> tuple[Image.Image, str]:
         raise ImageError(f"decompression bomb ({exc})") from None
     except OSError as exc:
         text = str(exc)
-        if "truncated" in text:
+        if "truncated" in text.lower():
             raise ImageError("truncated image") from None
         raise ImageError(f"corrupt image ({text})") from None
     except Exception as exc:  # PIL raises many types for malformed files

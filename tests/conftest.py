@@ -1,0 +1,57 @@
+"""Shared fixtures: real slices of the Myntra catalogue, one feature cache per test session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from retrieval.settings import myntra_dir
+
+SLICE = 300
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory):
+    """Every test (and CLI subprocess) of the session shares a fresh feature cache."""
+    path = tmp_path_factory.mktemp("feature-cache")
+    os.environ["FASHION_CACHE"] = str(path)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return path
+
+
+@pytest.fixture(scope="session")
+def myntra() -> Path:
+    path = myntra_dir()
+    assert (path / "styles.csv").is_file(), f"the Myntra catalogue is expected at {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from retrieval.encoders import create_encoder
+
+    return create_encoder()
+
+
+@pytest.fixture(scope="session")
+def catalog(myntra):
+    from retrieval.ingest import load_catalog
+
+    return load_catalog(myntra, limit=SLICE)
+
+
+@pytest.fixture(scope="session")
+def features(catalog, encoder):
+    from retrieval.embed import tower_features
+
+    return tower_features(catalog.products, encoder)
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory, catalog, myntra):
+    from retrieval.build import build_index
+
+    out = tmp_path_factory.mktemp("index")
+    build_index(catalog, out)
+    return out

