@@ -1,0 +1,108 @@
+"""The USearch index: filters during search, incremental changes, atomic saves, HNSW recall."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from retrieval import index as index_module
+from retrieval.index import Filters, IndexLookupError, ProductIndex
+from retrieval.search import QueryError, Searcher
+
+
+@pytest.fixture(scope="module")
+def searcher(index_dir):
+    return Searcher(index_dir)
+
+
+def test_item_search_never_returns_the_query_item(searcher):
+    ids = searcher.index.all_ids()
+    for pid in ids[:30]:
+        results = searcher.item(pid, 5)
+        assert len(results) == 5 and pid not in [r.id for r in results]
+        assert results == sorted(results, key=lambda r: -r.score)
+
+
+def test_item_search_finds_the_same_article_type(searcher):
+    ids = searcher.index.all_ids()
+    same = []
+    for pid in ids[:60]:
+        query = searcher.index.product(pid)
+        same += [r.product.article_type == query.article_type for r in searcher.item(pid, 5)]
+    assert np.mean(same) > 0.6
+
+
+@pytest.mark.parametrize("exact_limit", [0, 10**9], ids=["hnsw-path", "exact-path"])
+def test_filters_hold_for_every_result(searcher, monkeypatch, exact_limit):
+    monkeypatch.setattr(index_module, "EXACT_LIMIT", exact_limit)
+    monkeypatch.setattr(index_module, "EXACT_SHARE", 0.0 if exact_limit == 0 else 1.0)
+    filters = Filters(gender="men", colour=["Black", "Blue"], price_max=2000)
+    expected = searcher.index.allowed_keys(filters)
+    assert 10 < len(expected) < len(searcher.index)
+    results = searcher.text("shirt", 10, filters)
+    assert len(results) == 10
+    for r in results:
+        assert r.product.gender == "Men" and r.product.colour in ("Black", "Blue")
+        assert r.product.price is not None and r.product.price <= 2000
+    by_category = searcher.text("shoes", 5, Filters(category="Footwear"))
+    assert by_category and all(r.product.category == "Footwear" for r in by_category)
+    assert searcher.text("shirt", 5, Filters(colour="no such colour")) == []
+
+
+def test_hnsw_matches_exact_search(searcher):
+    index = searcher.index
+    recalls = []
+    for pid in index.all_ids()[:50]:
+        vec = index.vector(pid)
+        approx = {r.id for r in index.search(vec, 10)}
+        exact = {r.id for r in index.search(vec, 10, exact=True)}
+        recalls.append(len(approx & exact) / 10)
+    assert np.mean(recalls) >= 0.99
+
+
+def test_add_remove_and_atomic_save(index_dir, tmp_path, catalog, features, encoder, monkeypatch):
+    import shutil
+
+    from retrieval.embed import project
+
+    folder = tmp_path / "idx"
+    shutil.copytree(index_dir, folder)
+    index = ProductIndex.load(folder)
+    gone = index.all_ids()[:3]
+    index.remove(gone)
+    assert all(g not in index for g in gone)
+    vec = index.vector(index.all_ids()[0])
+    assert not {r.id for r in index.search(vec, len(index))} & set(gone)
+    index.save(folder)
+    reloaded = ProductIndex.load(folder)
+    assert len(reloaded) == len(catalog) - 3 and gone[0] not in reloaded
+    # Adding back: found again, under a new key.
+    emb = project(features, encoder).subset(np.arange(3))
+    reloaded.add(catalog.products[:3], emb)
+    assert [r.id for r in reloaded.search(reloaded.vector(gone[0]), 1, exact=True)] == [gone[0]]
+
+    # A crash while writing the next generation leaves the previous one live and loadable.
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    before = (folder / "CURRENT").read_text()
+    monkeypatch.setattr(os, "rename", crash)
+    with pytest.raises(OSError):
+        reloaded.save(folder)
+    monkeypatch.undo()
+    assert (folder / "CURRENT").read_text() == before
+    assert len(ProductIndex.load(folder)) == len(catalog) - 3
+
+
+def test_clear_errors(searcher, tmp_path):
+    with pytest.raises(QueryError, match="unknown product id"):
+        searcher.item("no-such-id")
+    with pytest.raises(QueryError, match="empty text"):
+        searcher.text("   ")
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not really")
+    with pytest.raises(QueryError, match="bad.jpg"):
+        searcher.image(bad)
+    with pytest.raises(IndexLookupError, match="not a readable index"):
+        ProductIndex.load(tmp_path)
