@@ -1,0 +1,69 @@
+"""What the suites share within one run: the catalogue, its features, a leakage-free split, and
+an alignment trained on the training side only."""
+from __future__ import annotations
+
+import copy
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.alignment import text_to_image_scores, train_alignment
+from retrieval.embed import Features, project, tower_features
+from retrieval.encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
+from retrieval.ingest import Catalog, load_catalog
+from retrieval.splits import Split, holdout_split
+
+QUICK_LIMIT = 3000
+
+
+class Context:
+    def __init__(self, catalog: Path, out: Path, quick: bool = False, seed: int = 0,
+                 encoder: str = DEFAULT_ENCODER):
+        self.catalog_path = Path(catalog)
+        self.out = Path(out)
+        self.quick = quick
+        self.seed = seed
+        self.encoder_spec = encoder
+        self.timings: dict[str, float] = {}
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return load_catalog(self.catalog_path, limit=QUICK_LIMIT if self.quick else None,
+                            check_images=False)
+
+    @cached_property
+    def base_encoder(self) -> ClipEncoder:
+        return create_encoder(self.encoder_spec)
+
+    @cached_property
+    def features(self) -> Features:
+        return tower_features(self.catalog.products, self.base_encoder, report=self.catalog.report)
+
+    @cached_property
+    def split(self) -> Split:
+        return holdout_split([p.id for p in self.catalog.products], 0.2, self.seed)
+
+    @cached_property
+    def encoder(self) -> ClipEncoder:
+        """The base encoder with projections trained on the training split only."""
+        enc = copy.deepcopy(self.base_encoder)
+        if enc.towers.locked:
+            self.alignment_before = text_to_image_scores(enc, self.features.subset(self.split.test))
+            train_alignment(enc, self.features.subset(self.split.train), seed=self.seed)
+            self.alignment_after = text_to_image_scores(enc, self.features.subset(self.split.test))
+        return enc
+
+    @cached_property
+    def embeddings(self) -> Features:
+        return project(self.features, self.encoder)
+
+    def labels(self, field: str = "article_type") -> np.ndarray:
+        return np.array([getattr(p, field) or "" for p in self.catalog.products])
+
+    def query_rows(self, n: int) -> np.ndarray:
+        """``n`` random held-out items with both modalities (fixed by the seed)."""
+        e = self.features
+        pool = self.split.test[(e.has_image & e.has_text)[self.split.test]]
+        rng = np.random.default_rng(self.seed)
+        return np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))

@@ -1,0 +1,21 @@
+"""Benchmark suites: each ``run(ctx)`` returns a SuiteResult."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SuiteResult:
+    name: str
+    config: dict
+    columns: list[str]
+    rows: list[list]
+    metrics: dict
+    notes: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)     # PNG file names under the report folder
+
+
+def registry():
+    from . import alignment, item2item, latency
+
+    return {"alignment": alignment.run, "item2item": item2item.run, "latency": latency.run}
