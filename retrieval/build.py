@@ -105,7 +105,6 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
         index.save(out, {"ingest_report.json": json.dumps(
             {"summary": catalog.report.summary(),
              "issues": [vars(i) for i in catalog.report.issues]}, indent=1)})
-        index.folder = out
     stats.products = len(products)
     stats.peak_rss_mb = peak_rss_mb()
     return index

@@ -27,15 +27,16 @@ def cmd_build(args) -> None:
     from .build import BuildStats, build_index
 
     stats = BuildStats()
-    index = build_index(args.catalog, args.out, limit=args.limit, encoder=args.encoder,
+    from .encoders import create_encoder
+
+    encoder = create_encoder(args.encoder, args.pretrained, args.text_tower)
+    index = build_index(args.catalog, args.out, limit=args.limit, encoder=encoder,
                         fusion=args.fusion, align=False if args.no_align else None, stats=stats)
-    report = Path(args.out) / "CURRENT"
-    print(f"indexed {len(index)} products into {args.out} ({report.read_text().strip()})")
+    print(f"indexed {len(index)} products into {args.out} ({index.generation.name})")
     print(stats.summary())
-    summary = json.loads((index.generation if hasattr(index, "generation") else
-                          Path(args.out) / report.read_text().strip()).joinpath(
-        "ingest_report.json").read_text())["summary"]
-    print("ingest report:", summary)
+    report = index.generation / "ingest_report.json"
+    print("ingest report:", json.loads(report.read_text())["summary"])
+    print(f"every reported row: {report}")
 
 
 def cmd_search(args) -> None:
@@ -70,7 +71,7 @@ def cmd_train_alignment(args) -> None:
     from .splits import holdout_split
 
     catalog = load_catalog(args.catalog, limit=args.limit)
-    encoder = create_encoder(args.encoder)
+    encoder = create_encoder(args.encoder, args.pretrained, args.text_tower)
     feats = tower_features(catalog.products, encoder, report=catalog.report)
     ids = [p.id for p in catalog.products]
     split = holdout_split(ids, args.test_fraction, args.seed)
@@ -141,6 +142,14 @@ def cmd_demo(args) -> None:
           f"--text 'white sneakers'")
 
 
+def add_encoder_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encoder", default=DEFAULT_ENCODER,
+                   help="architecture name, checkpoint folder, or open_clip model name")
+    p.add_argument("--pretrained", help="open_clip pretrained tag or file (for open_clip names)")
+    p.add_argument("--text-tower", help="Hugging Face / sentence-transformers model folder to use "
+                                        "as the text tower of a packaged architecture")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m retrieval", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -149,8 +158,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--catalog", required=True, help="catalogue folder or CSV/JSONL file")
     b.add_argument("--out", required=True, help="index folder (created or updated atomically)")
     b.add_argument("--limit", type=int, help="index only the first N products")
-    b.add_argument("--encoder", default=DEFAULT_ENCODER,
-                   help="architecture name, checkpoint folder, or open_clip model name")
+    add_encoder_options(b)
     b.add_argument("--fusion", default=None, choices=["concat", "weighted", "projection"])
     b.add_argument("--no-align", action="store_true",
                    help="do not train the projections even if they are untrained")
@@ -175,7 +183,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--catalog", required=True)
     t.add_argument("--out", required=True, help="checkpoint folder")
     t.add_argument("--limit", type=int)
-    t.add_argument("--encoder", default=DEFAULT_ENCODER)
+    add_encoder_options(t)
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--test-fraction", type=float, default=0.2)
     t.add_argument("--seed", type=int, default=0)

@@ -130,6 +130,8 @@ class ProductIndex:
         self.embeddings = Features(*(np.zeros((0, shared_dim), np.float32),) * 2,
                                    np.zeros(0, bool), np.zeros(0, bool))
         self.meta: dict = {}
+        self.folder: Path | None = None        # where it was loaded from or last saved
+        self.generation: Path | None = None
 
     # -- contents ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -287,7 +289,8 @@ class ProductIndex:
         os.replace(pointer, folder / "CURRENT")
         for old in sorted(folder.glob("gen-*"))[:-KEEP_GENERATIONS]:
             shutil.rmtree(old, ignore_errors=True)
-        return folder / name
+        self.folder, self.generation = folder, folder / name
+        return self.generation
 
     @classmethod
     def load(cls, folder: str | Path) -> "ProductIndex":
