@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -14,6 +12,7 @@ from rich.table import Table
 from retrieval.settings import myntra_dir
 
 from .context import Context
+from .report import write_report
 from .suites import SuiteResult, registry
 
 
@@ -26,31 +25,6 @@ def print_table(console: Console, result: SuiteResult) -> None:
     console.print(table)
     for note in result.notes:
         console.print("  " + note)
-
-
-def machine() -> str:
-    import os
-
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
-def write_report(out: Path, results: list[SuiteResult], command: str) -> None:
-    metrics_path = out / "metrics.json"
-    data = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    data["_run"] = {"command": command, "machine": machine(),
-                    "date": time.strftime("%Y-%m-%d %H:%M:%S")}
-    for r in results:
-        data[r.name] = {"config": r.config, "metrics": r.metrics}
-    metrics_path.write_text(json.dumps(data, indent=2, default=float))
-    lines = [f"# Benchmark report", "", f"Command: `{command}`  ", f"Machine: {machine()}", ""]
-    for r in results:
-        lines += [f"## {r.name}", "", "| " + " | ".join(r.columns) + " |",
-                  "|" + "---|" * len(r.columns)]
-        lines += ["| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row)
-                  + " |" for row in r.rows]
-        lines += [""] + [f"- {n}" for n in r.notes] + [""]
-        lines += [f"![{p}]({p})" for p in r.plots] + [""]
-    (out / "report.md").write_text("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +48,6 @@ def main(argv: list[str] | None = None) -> int:
         result.config["wall_s"] = round(time.perf_counter() - start, 2)
         results.append(result)
         print_table(console, result)
-    write_report(out, results, "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:]))
-    console.print(f"report: {out / 'report.md'}")
+    command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
+    console.print(f"report: {write_report(out, results, command)}")
     return 0

@@ -130,6 +130,7 @@ class ProductIndex:
         self.embeddings = Features(*(np.zeros((0, shared_dim), np.float32),) * 2,
                                    np.zeros(0, bool), np.zeros(0, bool))
         self.meta: dict = {}
+        self._matrix: np.ndarray | None = None  # fused vectors by row, for exact search
         self.folder: Path | None = None        # where it was loaded from or last saved
         self.generation: Path | None = None
 
@@ -193,6 +194,7 @@ class ProductIndex:
                                    np.concatenate([e.has_image, emb.has_image]),
                                    np.concatenate([e.has_text, emb.has_text]))
         self.keys = np.concatenate([self.keys, keys])
+        self._matrix = None
 
     def remove(self, product_ids: Sequence[str]) -> None:
         keys = [self.key_of(pid) for pid in product_ids]
@@ -202,6 +204,7 @@ class ProductIndex:
         keep = ~np.isin(self.keys, keys)
         self.keys = self.keys[keep]
         self.embeddings = self.embeddings.subset(keep)
+        self._matrix = None
 
     # -- search -----------------------------------------------------------------------------
     def allowed_keys(self, filters: Filters | None) -> np.ndarray | None:
@@ -235,8 +238,16 @@ class ProductIndex:
         return [SearchResult(products[key].id, score, products[key].title, products[key])
                 for key, score in hits]
 
+    def matrix(self) -> np.ndarray:
+        """All fused vectors, one row per entry of ``keys`` (built once, dropped on change)."""
+        if self._matrix is None:
+            self._matrix = np.asarray(self.hnsw.get(self.keys), dtype=np.float32).reshape(
+                len(self.keys), self.dim)
+        return self._matrix
+
     def _exact(self, vector, keys: np.ndarray, count: int) -> list[tuple[int, float]]:
-        vectors = np.asarray(self.hnsw.get(keys), dtype=np.float32)
+        matrix = self.matrix()
+        vectors = matrix if len(keys) == len(self.keys) else matrix[np.searchsorted(self.keys, keys)]
         matches = exact_search(vectors, vector, min(count, len(keys)), MetricKind.Cos, exact=True)
         return [(int(keys[m.key]), 1.0 - float(m.distance)) for m in matches]
 

@@ -1,4 +1,12 @@
-"""Ranking metrics over per-query arrays (so confidence intervals can be computed)."""
+"""Ranking metrics, one function each, over per-query arrays (so intervals can be computed).
+
+Two input shapes:
+- ``ranks``: the 0-based rank of the single relevant item of each query (``target_ranks``);
+- ``relevance``: a (queries x results) 0/1 matrix of the returned results in rank order, with
+  ``n_relevant``, the number of relevant items each query has in the whole collection.
+A query with no relevant item has precision 0 and recall / NDCG / reciprocal rank NaN (undefined:
+average with ``np.nanmean``, which leaves such queries out).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -12,16 +20,54 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 def recall_at_k(ranks: np.ndarray, k: int) -> np.ndarray:
-    """Per query: 1 when the single relevant item is in the top ``k``."""
+    """Single relevant item per query: 1 when it is in the top ``k``."""
     return (np.asarray(ranks) < k).astype(float)
 
 
 def reciprocal_rank(ranks: np.ndarray) -> np.ndarray:
-    """Per query: 1 / (rank + 1) of the single relevant item."""
+    """Single relevant item per query: 1 / (rank + 1)."""
     return 1.0 / (np.asarray(ranks) + 1.0)
 
 
-def precision_at_k(relevant: np.ndarray, k: int) -> np.ndarray:
-    """Per query: share of the top ``k`` results that are relevant (``relevant`` is a 0/1 matrix
-    of results in rank order)."""
-    return np.asarray(relevant)[:, :k].mean(1)
+def _undefined_where_none(values: np.ndarray, n_relevant) -> np.ndarray:
+    values = values.astype(float)
+    values[np.asarray(n_relevant) == 0] = np.nan
+    return values
+
+
+def precision(relevance: np.ndarray, k: int) -> np.ndarray:
+    """Share of the top ``k`` results that are relevant (missing results count as not relevant)."""
+    rel = np.asarray(relevance, dtype=float)[:, :k]
+    return rel.sum(1) / k
+
+
+def recall(relevance: np.ndarray, n_relevant, k: int) -> np.ndarray:
+    """Share of all relevant items that appear in the top ``k``."""
+    rel = np.asarray(relevance, dtype=float)[:, :k]
+    n = np.asarray(n_relevant, dtype=float)
+    return _undefined_where_none(rel.sum(1) / np.maximum(n, 1), n_relevant)
+
+
+def hit(relevance: np.ndarray, n_relevant, k: int) -> np.ndarray:
+    """1 when at least one relevant item is in the top ``k``."""
+    rel = np.asarray(relevance, dtype=float)[:, :k]
+    return _undefined_where_none((rel.sum(1) > 0).astype(float), n_relevant)
+
+
+def ndcg(relevance: np.ndarray, n_relevant, k: int) -> np.ndarray:
+    """DCG of the top ``k`` (binary gains, log2 discount) over the DCG of an ideal ranking."""
+    rel = np.asarray(relevance, dtype=float)[:, :k]
+    discounts = 1.0 / np.log2(np.arange(2, rel.shape[1] + 2))
+    dcg = rel @ discounts
+    ideal_counts = np.minimum(np.asarray(n_relevant), k)
+    ideal = np.array([discounts[:c].sum() for c in ideal_counts])
+    return _undefined_where_none(dcg / np.maximum(ideal, 1e-12), n_relevant)
+
+
+def mrr(relevance: np.ndarray, n_relevant, k: int | None = None) -> np.ndarray:
+    """1 / rank of the first relevant result within the top ``k`` (0 if none is there)."""
+    rel = np.asarray(relevance, dtype=bool)
+    rel = rel[:, :k] if k else rel
+    first = rel.argmax(1)
+    values = np.where(rel.any(1), 1.0 / (first + 1.0), 0.0)
+    return _undefined_where_none(values, n_relevant)
