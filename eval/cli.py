@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(args.catalog or myntra_dir(), out, quick=args.quick, seed=args.seed)
-    console = Console()
+    console = Console(width=120)
     results = []
     for name in args.suite or sorted(suites):
         start = time.perf_counter()

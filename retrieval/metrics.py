@@ -59,8 +59,8 @@ def ndcg(relevance: np.ndarray, n_relevant, k: int) -> np.ndarray:
     rel = np.asarray(relevance, dtype=float)[:, :k]
     discounts = 1.0 / np.log2(np.arange(2, rel.shape[1] + 2))
     dcg = rel @ discounts
-    ideal_counts = np.minimum(np.asarray(n_relevant), k)
-    ideal = np.array([discounts[:c].sum() for c in ideal_counts])
+    ideal_counts = np.minimum(np.asarray(n_relevant), rel.shape[1]).astype(int)
+    ideal = np.concatenate([[0.0], np.cumsum(discounts)])[ideal_counts]
     return _undefined_where_none(dcg / np.maximum(ideal, 1e-12), n_relevant)
 
 

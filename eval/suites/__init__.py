@@ -16,6 +16,7 @@ class SuiteResult:
 
 
 def registry():
-    from . import alignment, item2item, latency
+    from . import alignment, clusters, latency, retrieval
 
-    return {"alignment": alignment.run, "item2item": item2item.run, "latency": latency.run}
+    return {"alignment": alignment.run, "clusters": clusters.run, "latency": latency.run,
+            "retrieval": retrieval.run}

@@ -1,0 +1,104 @@
+"""Clusters of the catalogue in the fused space: KMeans and HDBSCAN, each with readable names.
+
+Vectors are reduced first (UMAP by default, PCA as the fast option): HDBSCAN stalls on raw
+high-dimensional vectors. HDBSCAN's noise points keep the label -1; they are counted and
+reported, never silently assigned to a cluster.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .products import Product
+
+NOISE = -1
+NAME_FIELDS = ("gender", "article_type", "colour", "usage", "season")
+
+
+@dataclass
+class Clustering:
+    method: str
+    labels: np.ndarray                       # one per item; -1 = noise (HDBSCAN only)
+    names: dict[int, str] = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+    @property
+    def n_clusters(self) -> int:
+        return len(set(self.labels.tolist()) - {NOISE})
+
+    @property
+    def noise_fraction(self) -> float:
+        return float((self.labels == NOISE).mean())
+
+    def sizes(self) -> Counter:
+        return Counter(self.labels.tolist())
+
+
+def reduce(vectors: np.ndarray, dim: int = 16, method: str = "umap", seed: int = 0) -> np.ndarray:
+    """Lower-dimensional copy of ``vectors`` for clustering (``umap`` or ``pca``)."""
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=dim, random_state=seed).fit_transform(vectors).astype(np.float32)
+    if method == "umap":
+        import umap
+
+        return umap.UMAP(n_components=dim, n_neighbors=30, min_dist=0.0, metric="cosine",
+                         random_state=seed, low_memory=True).fit_transform(vectors).astype(np.float32)
+    raise ValueError(f"unknown reduction {method!r}: use 'umap' or 'pca'")
+
+
+def kmeans(reduced: np.ndarray, k: int, seed: int = 0) -> Clustering:
+    from sklearn.cluster import KMeans
+
+    labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(reduced)
+    return Clustering("kmeans", labels, params={"k": k})
+
+
+def hdbscan_clusters(reduced: np.ndarray, min_cluster_size: int = 50,
+                     min_samples: int | None = 10) -> Clustering:
+    import hdbscan
+
+    model = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples,
+                            core_dist_n_jobs=1)
+    labels = model.fit_predict(reduced)
+    return Clustering("hdbscan", labels, params={"min_cluster_size": min_cluster_size,
+                                                 "min_samples": min_samples})
+
+
+def name_clusters(clustering: Clustering, products: Sequence[Product], top: int = 3) -> dict[int, str]:
+    """Name each cluster by its most distinctive attribute values: those much more frequent in the
+    cluster than in the catalogue (lift) and common inside it (share), e.g. "Women Kurtas, Blue"."""
+    labels = clustering.labels
+    overall: dict[str, Counter] = {f: Counter(getattr(p, f) for p in products) for f in NAME_FIELDS}
+    n = len(products)
+    names = {}
+    for label in sorted(set(labels.tolist()) - {NOISE}):
+        members = [products[i] for i in np.flatnonzero(labels == label)]
+        scored = []
+        for f in NAME_FIELDS:
+            for value, count in Counter(getattr(p, f) for p in members).items():
+                if not value:
+                    continue
+                share = count / len(members)
+                lift = share / (overall[f][value] / n)
+                if share >= 0.4:
+                    scored.append((share * np.log1p(lift), f, value))
+        chosen = {f: v for _, f, v in sorted(scored, reverse=True)[:top]}
+        words = [chosen[f] for f in NAME_FIELDS if f in chosen]
+        names[label] = " ".join(words) if words else f"mixed cluster {label}"
+    clustering.names = names
+    return names
+
+
+def purity(labels: np.ndarray, truth: Sequence[str]) -> float:
+    """Share of clustered (non-noise) items whose cluster's majority class is their class."""
+    truth = np.asarray(truth)
+    keep = labels != NOISE
+    total = 0
+    for label in set(labels[keep].tolist()):
+        total += Counter(truth[labels == label].tolist()).most_common(1)[0][1]
+    return total / max(keep.sum(), 1)

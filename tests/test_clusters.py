@@ -1,0 +1,45 @@
+"""Clustering of fused vectors: readable names, noise kept as noise, purity by hand."""
+from __future__ import annotations
+
+import numpy as np
+
+from retrieval.clusters import NOISE, Clustering, hdbscan_clusters, kmeans, name_clusters, purity, reduce
+from retrieval.embed import project
+from retrieval.fusion import create_fusion, item_labels
+
+
+def test_purity_by_hand():
+    labels = np.array([0, 0, 0, 1, 1, NOISE])
+    truth = ["a", "a", "b", "c", "c", "a"]
+    assert purity(labels, truth) == 4 / 5      # noise is left out
+
+
+def test_clusters_of_a_catalogue_slice(features, encoder, catalog):
+    emb = project(features, encoder)
+    vectors = create_fusion("weighted").fit(emb).items(emb)
+    reduced = reduce(vectors, dim=8, method="pca")
+    assert reduced.shape == (len(catalog), 8)
+    km = kmeans(reduced, k=8)
+    assert km.n_clusters == 8 and km.noise_fraction == 0
+    hd = hdbscan_clusters(reduced, min_cluster_size=10)
+    assert hd.n_clusters >= 2
+    assert set(hd.labels.tolist()) <= set(range(-1, hd.n_clusters))
+    names = name_clusters(km, catalog.products)
+    assert set(names) == set(range(8))
+    # Names come from the members' attributes: every named value is frequent in its cluster.
+    for label, name in names.items():
+        members = [catalog.products[i] for i in np.flatnonzero(km.labels == label)]
+        values = {v for p in members for v in (p.gender, p.article_type, p.colour, p.usage,
+                                               p.season) if v}
+        assert name.startswith("mixed cluster") or any(v in name for v in values)
+
+
+def test_noise_is_not_reassigned():
+    rng = np.random.default_rng(0)
+    blobs = np.vstack([rng.normal(0, 0.05, (60, 2)), rng.normal(5, 0.05, (60, 2)),
+                       rng.uniform(-20, 20, (15, 2))]).astype(np.float32)
+    result = hdbscan_clusters(blobs, min_cluster_size=20, min_samples=5)
+    assert result.n_clusters == 2
+    assert (result.labels[-15:] == NOISE).sum() >= 10
+    assert result.noise_fraction > 0
+    assert isinstance(result, Clustering)
