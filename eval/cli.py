@@ -35,11 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/eval", help="report folder")
     p.add_argument("--catalog", default=None, help="catalogue (default: the Myntra catalogue)")
     p.add_argument("--quick", action="store_true", help=f"a small slice, a few minutes on 2 cores")
+    p.add_argument("--limit", type=int, help="use only the first N products")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(args.catalog or myntra_dir(), out, quick=args.quick, seed=args.seed)
+    ctx = Context(args.catalog or myntra_dir(), out, quick=args.quick, seed=args.seed,
+                  limit=args.limit)
     console = Console(width=120)
     results = []
     for name in args.suite or sorted(suites):

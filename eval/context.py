@@ -12,25 +12,25 @@ from retrieval.alignment import text_to_image_scores, train_alignment
 from retrieval.embed import Features, project, tower_features
 from retrieval.encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
 from retrieval.ingest import Catalog, load_catalog
-from retrieval.splits import Split, holdout_split
+from retrieval.splits import Split, assert_disjoint, holdout_split
 
 QUICK_LIMIT = 3000
 
 
 class Context:
     def __init__(self, catalog: Path, out: Path, quick: bool = False, seed: int = 0,
-                 encoder: str = DEFAULT_ENCODER):
+                 encoder: str = DEFAULT_ENCODER, limit: int | None = None):
         self.catalog_path = Path(catalog)
         self.out = Path(out)
         self.quick = quick
+        self.limit = limit if limit is not None else (QUICK_LIMIT if quick else None)
         self.seed = seed
         self.encoder_spec = encoder
         self.timings: dict[str, float] = {}
 
     @cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.catalog_path, limit=QUICK_LIMIT if self.quick else None,
-                            check_images=False)
+        return load_catalog(self.catalog_path, limit=self.limit, check_images=False)
 
     @cached_property
     def base_encoder(self) -> ClipEncoder:
@@ -66,4 +66,7 @@ class Context:
         e = self.features
         pool = self.split.test[(e.has_image & e.has_text)[self.split.test]]
         rng = np.random.default_rng(self.seed)
-        return np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
+        rows = np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
+        ids = [p.id for p in self.catalog.products]
+        assert_disjoint([ids[i] for i in self.split.train], [ids[i] for i in rows])
+        return rows

@@ -130,6 +130,7 @@ class ProductIndex:
         self.embeddings = Features(*(np.zeros((0, shared_dim), np.float32),) * 2,
                                    np.zeros(0, bool), np.zeros(0, bool))
         self.meta: dict = {}
+        self.next_key = 0
         self._matrix: np.ndarray | None = None  # fused vectors by row, for exact search
         self.folder: Path | None = None        # where it was loaded from or last saved
         self.generation: Path | None = None
@@ -181,9 +182,8 @@ class ProductIndex:
         replaced = [p.id for p in products if p.id in self]
         if replaced:
             self.remove(replaced)
-        start = int(self.db.execute("SELECT COALESCE(MAX(key), -1) + 1 FROM products").fetchone()[0])
-        start = max(start, int(self.keys.max()) + 1 if len(self.keys) else 0)
-        keys = np.arange(start, start + len(products), dtype=np.int64)
+        keys = np.arange(self.next_key, self.next_key + len(products), dtype=np.int64)
+        self.next_key += len(products)             # keys of removed products are never reused
         with self.db:
             self.db.executemany(f"INSERT INTO products VALUES ({','.join('?' * (len(COLUMNS) + 4))})",
                                 [_product_row(int(k), p) for k, p in zip(keys, products)])
@@ -285,6 +285,7 @@ class ProductIndex:
         np.savez(tmp / "fusion.npz", state=json.dumps(state), **arrays)
         manifest = {"format": FORMAT, "encoder": self.encoder, "fusion": self.fusion.name,
                     "dim": self.dim, "shared_dim": self.shared_dim, "count": len(self),
+                    "next_key": self.next_key,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.params, **self.meta}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         for fname, text in (extra_files or {}).items():
@@ -326,7 +327,7 @@ class ProductIndex:
                     expansion_search=manifest["expansion_search"], dtype=manifest["dtype"])
         index.meta = {k: v for k, v in manifest.items()
                       if k not in ("format", "encoder", "fusion", "dim", "shared_dim", "count",
-                                   "created", *index.params)}
+                                   "created", "next_key", *index.params)}
         index.hnsw.load(str(gen / "vectors.usearch"))
         disk = sqlite3.connect(gen / "catalog.sqlite")
         disk.backup(index.db)
@@ -335,6 +336,7 @@ class ProductIndex:
             index.keys = e["keys"]
             index.embeddings = Features(e["image"].astype(np.float32), e["text"].astype(np.float32),
                                         e["has_image"], e["has_text"])
+        index.next_key = manifest.get("next_key", int(index.keys.max()) + 1 if len(index.keys) else 0)
         index.folder = folder
         index.generation = gen
         return index

@@ -107,7 +107,8 @@ def run(ctx) -> SuiteResult:
         summary = {m: mean_ci(v[~np.isnan(v)]) for m, v in per_query.items()}
         metrics.setdefault(task, {})[config] = {
             m: {"mean": s[0], "ci95": s[1]} for m, s in summary.items()}
-        table.append([task, config] + [f"{summary[m][0]:.3f}" for m in per_query])
+        table.append([task, config] + [f"{summary[m][0]:.3f}±{summary[m][1]:.3f}"
+                                       for m in per_query])
     plot = "retrieval.png"
     configs = list(metrics[TASKS[0]])
     fig, axes = plt.subplots(1, 3, figsize=(13, 0.28 * len(configs) + 1.2), sharey=True)
@@ -130,7 +131,7 @@ def run(ctx) -> SuiteResult:
         ["task", "configuration", "P@5", "P@10", "R@10", "NDCG@10", "MRR@10"], table,
         {**metrics, "best_fusion": best},
         notes=[f"{len(rows)} held-out query items searching all {len(products)} items "
-               "(title -> item searches the held-out items); ± 95% CIs are in metrics.json.",
+               "(title -> item searches the held-out items); ± is the 95% confidence interval.",
                "P@5 of 'item: same type' is the share of the top 5 with the query's article "
                f"type; best fusion with the trained alignment: {best}."],
         plots=[plot])
