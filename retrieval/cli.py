@@ -25,11 +25,11 @@ def _filters(args):
 
 def cmd_build(args) -> None:
     from .build import BuildStats, build_index
-
-    stats = BuildStats()
     from .encoders import create_encoder
 
-    encoder = create_encoder(args.encoder, args.pretrained, args.text_tower)
+    stats = BuildStats()
+    with stats.stage("load encoder"):
+        encoder = create_encoder(args.encoder, args.pretrained, args.text_tower)
     index = build_index(args.catalog, args.out, limit=args.limit, encoder=encoder,
                         fusion=args.fusion, align=False if args.no_align else None, stats=stats)
     print(f"indexed {len(index)} products into {args.out} ({index.generation.name})")
