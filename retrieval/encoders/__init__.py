@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from contextlib import contextmanager
 from copy import deepcopy
 from pathlib import Path
 
@@ -25,6 +27,17 @@ open_clip.add_model_config(CONFIG_DIR)
 DEFAULT_ENCODER = "lit-effnet-lite0-minilm"
 
 __all__ = ["ClipEncoder", "create_encoder", "list_encoders", "DEFAULT_ENCODER"]
+
+
+@contextmanager
+def quiet_root_logger(level: int = logging.ERROR):
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(max(level, previous))
+    try:
+        yield
+    finally:
+        root.setLevel(previous)
 
 
 def list_encoders() -> list[str]:
@@ -51,13 +64,16 @@ def _lit_encoder(name: str, model_cfg: dict, towers: dict, state: dict | None,
                  text_tower: str | None = None) -> ClipEncoder:
     """Build a locked-tower CLIP from packaged weights, then load ``state`` (a checkpoint) if any."""
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     model_cfg = deepcopy(model_cfg)
     text_name = text_tower or towers["text_weights"]
     text_path, text_id = resolve_text_tower(text_name)
     text_cfg = {**model_cfg["text_cfg"], "hf_model_name": text_path, "hf_tokenizer_name": text_path,
                 "hf_model_pretrained": state is None}
-    model = open_clip.create_model(name if state is None else "local-dir:" + state["dir"],
-                                   text_cfg=text_cfg, pretrained_image=False, pretrained_text=True)
+    with quiet_root_logger():   # open_clip warns "initialized partially": we load the rest below
+        model = open_clip.create_model(name if state is None else "local-dir:" + state["dir"],
+                                       text_cfg=text_cfg, pretrained_image=False,
+                                       pretrained_text=True)
     if state is None:
         image_id = load_image_tower(model.visual.trunk, towers["image_weights"])
         torch.manual_seed(0)  # untrained projections are reproducible
