@@ -37,8 +37,10 @@ class Clustering:
         return Counter(self.labels.tolist())
 
 
-def reduce(vectors: np.ndarray, dim: int = 16, method: str = "umap", seed: int = 0) -> np.ndarray:
-    """Lower-dimensional copy of ``vectors`` for clustering (``umap`` or ``pca``)."""
+def reduce(vectors: np.ndarray, dim: int = 16, method: str = "umap", seed: int = 0,
+           min_dist: float = 0.0) -> np.ndarray:
+    """Lower-dimensional copy of ``vectors`` (``umap`` or ``pca``); ``min_dist`` 0 packs clusters
+    tightly for clustering, a larger one spreads them for a readable 2-D map."""
     if method == "pca":
         from sklearn.decomposition import PCA
 
@@ -46,7 +48,7 @@ def reduce(vectors: np.ndarray, dim: int = 16, method: str = "umap", seed: int =
     if method == "umap":
         import umap
 
-        return umap.UMAP(n_components=dim, n_neighbors=30, min_dist=0.0, metric="cosine",
+        return umap.UMAP(n_components=dim, n_neighbors=30, min_dist=min_dist, metric="cosine",
                          random_state=seed, low_memory=True).fit_transform(vectors).astype(np.float32)
     raise ValueError(f"unknown reduction {method!r}: use 'umap' or 'pca'")
 
@@ -87,7 +89,13 @@ def name_clusters(clustering: Clustering, products: Sequence[Product], top: int 
                 lift = share / (overall[f][value] / n)
                 if share >= 0.4:
                     scored.append((share * np.log1p(lift), f, value))
-        chosen = {f: v for _, f, v in sorted(scored, reverse=True)[:top]}
+        chosen: dict[str, str] = {}
+        for _, f, value in sorted(scored, reverse=True):
+            if len(chosen) == top:
+                break
+            if not any(value.lower() in v.lower() or v.lower() in value.lower()
+                       for v in chosen.values()):         # no "Sports Shoes ... Sports"
+                chosen[f] = value
         words = [chosen[f] for f in NAME_FIELDS if f in chosen]
         names[label] = " ".join(words) if words else f"mixed cluster {label}"
     clustering.names = names

@@ -55,7 +55,7 @@ def run(ctx) -> SuiteResult:
                      f"{m['purity_article_type']:.3f}", f"{m['nmi_article_type']:.3f}",
                      f"{m['purity_colour']:.3f}", f"{m['nmi_colour']:.3f}"])
     plot = "clusters_map.png"
-    xy = reduce(reduced, dim=2, method="umap", seed=ctx.seed)
+    xy = reduce(vectors, dim=2, method="umap", seed=ctx.seed, min_dist=0.3)
     labels = results["hdbscan"].labels
     fig, ax = plt.subplots(figsize=(8, 7))
     ax.scatter(*xy[labels == NOISE].T, s=1, c="lightgrey", label="noise")
@@ -63,7 +63,7 @@ def run(ctx) -> SuiteResult:
     for label, name in list(results["hdbscan"].names.items())[:40]:
         cx, cy = np.median(xy[labels == label], axis=0)
         ax.annotate(name, (cx, cy), fontsize=6, ha="center")
-    ax.set_title(f"HDBSCAN clusters of {len(products)} products (UMAP 2-D of the 16-D reduction)")
+    ax.set_title(f"HDBSCAN clusters of {len(products)} products (2-D UMAP of the fused vectors)")
     ax.set_axis_off()
     fig.tight_layout()
     fig.savefig(ctx.out / plot, dpi=120)
