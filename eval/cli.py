@@ -43,13 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(args.catalog or myntra_dir(), out, quick=args.quick, seed=args.seed,
                   limit=args.limit)
     console = Console(width=120)
-    results = []
+    command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
     for name in args.suite or sorted(suites):
         start = time.perf_counter()
         result = suites[name](ctx)
         result.config["wall_s"] = round(time.perf_counter() - start, 2)
-        results.append(result)
         print_table(console, result)
-    command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
-    console.print(f"report: {write_report(out, results, command)}")
+        write_report(out, [result], command)      # each suite is saved as soon as it is done
+    console.print(f"report: {out / 'report.md'}")
     return 0

@@ -84,7 +84,7 @@ def backends(vectors: np.ndarray, queries: np.ndarray, label: str) -> tuple[list
     index.add(np.arange(n), vectors, log=f"USearch HNSW ({label})" if n >= 100_000 else False)
     build = time.perf_counter() - start
     record("USearch HNSW", build, index.memory_usage / 2**20,
-           lambda q: index.search(q, K).keys)
+           lambda q: index.search(q[0], K).keys)
     del index
 
     start = time.perf_counter()
@@ -103,7 +103,7 @@ def backends(vectors: np.ndarray, queries: np.ndarray, label: str) -> tuple[list
     record("FAISS exact", time.perf_counter() - start, vectors.nbytes / 2**20,
            lambda q: flat.search(q, K)[1][0])
     record("USearch exact", 0.0, vectors.nbytes / 2**20,
-           lambda q: exact_search(vectors, q, K, MetricKind.IP, exact=True).keys[0])
+           lambda q: exact_search(vectors, q[0], K, MetricKind.IP, exact=True).keys)
     return rows, results
 
 
@@ -147,7 +147,7 @@ def run(ctx) -> SuiteResult:
     vectors = index.matrix()
     table, backend_metrics = [], {}
     sizes = [("catalogue", vectors)]
-    n_synth = 50_000 if ctx.quick else 1_000_000
+    n_synth = 1_000_000 if ctx.limit is None else 50_000
     sizes.append((f"synthetic {n_synth:,}", synthetic(vectors, n_synth, ctx.seed)))
     for label, data in sizes:
         queries = data[np.random.default_rng(ctx.seed).choice(len(data), 200, replace=False)]
@@ -160,7 +160,7 @@ def run(ctx) -> SuiteResult:
 
     plot = "latency.png"
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
-    axes[0].boxplot(list(kinds.values()), labels=list(kinds), showfliers=False)
+    axes[0].boxplot(list(kinds.values()), tick_labels=list(kinds), showfliers=False)
     axes[0].set_ylabel("ms per query (encode + search)")
     axes[0].set_title("query latency by kind")
     for label, m in backend_metrics.items():
