@@ -10,6 +10,7 @@ from PIL import Image
 from .encoders import ClipEncoder, create_encoder
 from .index import Filters, IndexLookupError, ProductIndex, SearchResult
 from .ingest import ImageError, open_rgb
+from .ingest.images import to_rgb
 
 
 class QueryError(ValueError):
@@ -39,7 +40,6 @@ class Searcher:
         """``image``: a path, raw bytes or a PIL image."""
         try:
             if isinstance(image, Image.Image):
-                from .ingest.images import to_rgb
                 rgb = to_rgb(image)[0]
             elif isinstance(image, (bytes, bytearray)):
                 rgb = open_rgb(io.BytesIO(image))[0]

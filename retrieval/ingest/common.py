@@ -87,11 +87,11 @@ class CatalogBuilder:
         self._seen[product.id] = (str(file), row)
         self.products.append(product)
 
-    def finish(self, images_label: str = "checking images") -> list[Product]:
+    def finish(self) -> list[Product]:
         """Check every image (fully decoded); a product keeps whichever modalities are usable."""
         unusable: set[str] = set()
         if self.check_images:
-            for p in tqdm(self.products, desc=images_label, unit="img", mininterval=1.0):
+            for p in tqdm(self.products, desc="checking images", unit="img", mininterval=1.0):
                 if p.image_path is None:
                     continue
                 result = check_image(p.image_path)
