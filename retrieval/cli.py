@@ -44,9 +44,19 @@ def cmd_search(args) -> None:
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
+    if args.modifier is not None and args.text is not None:
+        raise UsageError("--modifier needs a reference: --item ID or --image PATH")
     searcher = Searcher(args.index)
     filters = _filters(args)
-    if args.text is not None:
+    if args.modifier is not None:
+        composed = searcher.composed(args.modifier, args.item, args.image, args.k, filters)
+        if args.json:
+            print(json.dumps(composed.to_json()))
+            return
+        print("constraints: " + ("; ".join(composed.modifier.describe()) or "none") +
+              f" (query text: {composed.query_text!r})")
+        results = composed.results
+    elif args.text is not None:
         results = searcher.text(args.text, args.k, filters)
     elif args.image is not None:
         results = searcher.image(args.image, args.k, filters)
@@ -170,6 +180,7 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--text")
     q.add_argument("--image", help="path of a photo")
     q.add_argument("--item", help="product id")
+    s.add_argument("--modifier", help='with --item or --image: "in linen", "but blue", "cheaper"')
     s.add_argument("--k", type=int, default=10)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.add_argument("--gender", action="append")

@@ -31,7 +31,7 @@ from .embed import Features
 from .fusion import Fusion, fusion_from_state
 from .products import Product
 
-FORMAT = 1
+FORMAT = 2
 KEEP_GENERATIONS = 2
 # A filtered query whose filter keeps fewer rows than this (or less than EXACT_SHARE of the
 # catalogue) is answered by exact search over just those rows; otherwise HNSW is searched with
@@ -43,7 +43,7 @@ COLUMNS = ("id", "title", "gender", "category", "subcategory", "article_type", "
            "usage", "year", "brand", "price", "image_path")
 SCHEMA = f"""
 CREATE TABLE products (key INTEGER PRIMARY KEY, {", ".join(c + (" TEXT UNIQUE NOT NULL" if c == "id" else "") for c in COLUMNS)},
-                       has_image INTEGER, has_text INTEGER, data TEXT);
+                       has_image INTEGER, has_text INTEGER, text TEXT, data TEXT);
 CREATE INDEX products_gender ON products(gender COLLATE NOCASE);
 CREATE INDEX products_colour ON products(colour COLLATE NOCASE);
 CREATE INDEX products_article_type ON products(article_type COLLATE NOCASE);
@@ -55,10 +55,16 @@ class IndexLookupError(LookupError):
     """Raised for unknown product ids and unreadable index folders (message names them)."""
 
 
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 @dataclass
 class Filters:
     """Metadata constraints applied during search. Strings match case-insensitively; a list
-    means any of its values. ``category`` matches master category, subcategory or article type."""
+    means any of its values. ``category`` matches master category, subcategory or article type.
+    ``mentions``: every entry (a phrase, or a list of alternatives) must occur in the product's
+    title, attributes or composition (``Product.facts``), e.g. "linen", "short sleeves"."""
 
     gender: str | Sequence[str] | None = None
     category: str | Sequence[str] | None = None
@@ -66,6 +72,7 @@ class Filters:
     colour: str | Sequence[str] | None = None
     price_min: float | None = None
     price_max: float | None = None
+    mentions: Sequence[str | Sequence[str]] | None = None
 
     def is_empty(self) -> bool:
         return all(v is None for v in vars(self).values())
@@ -93,6 +100,10 @@ class Filters:
         if self.price_max is not None:
             clauses.append("price <= ?")
             args.append(self.price_max)
+        for entry in self.mentions or ():
+            options = [entry] if isinstance(entry, str) else list(entry)
+            clauses.append("(" + " OR ".join("text LIKE ? ESCAPE '\\'" for _ in options) + ")")
+            args.extend("%" + _like_escape(o.lower()) + "%" for o in options)
         return " AND ".join(clauses) or "1", args
 
 
@@ -109,7 +120,7 @@ class SearchResult:
 
 def _product_row(key: int, p: Product) -> tuple:
     return (key, *[getattr(p, c) for c in COLUMNS], int(p.has_image), int(p.has_text),
-            json.dumps(p.to_dict()))
+            p.facts.lower(), json.dumps(p.to_dict()))
 
 
 class ProductIndex:
@@ -185,7 +196,7 @@ class ProductIndex:
         keys = np.arange(self.next_key, self.next_key + len(products), dtype=np.int64)
         self.next_key += len(products)             # keys of removed products are never reused
         with self.db:
-            self.db.executemany(f"INSERT INTO products VALUES ({','.join('?' * (len(COLUMNS) + 4))})",
+            self.db.executemany(f"INSERT INTO products VALUES ({','.join('?' * (len(COLUMNS) + 5))})",
                                 [_product_row(int(k), p) for k, p in zip(keys, products)])
         if len(products):
             self.hnsw.add(keys, self.fusion.items(emb), log=len(products) >= 5000 and "indexing")

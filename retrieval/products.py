@@ -31,6 +31,7 @@ class Product:
     brand: str | None = None
     price: float | None = None
     description: str = ""
+    composition: str = ""                # materials and care ("100% linen, machine wash")
     attributes: dict[str, str] = field(default_factory=dict)
     image_path: str | None = None        # absolute path, None when the product has no usable image
     source: str = ""                     # which reader produced it
@@ -42,6 +43,12 @@ class Product:
     @property
     def text(self) -> str:
         return canonical_text(self)
+
+    @property
+    def facts(self) -> str:
+        """The canonical text without the free description: what the product *is* (title,
+        category, colour, attributes, composition), for matching attribute constraints."""
+        return canonical_text(self, description=False)
 
     @property
     def has_text(self) -> bool:
@@ -56,8 +63,9 @@ class Product:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def canonical_text(p: Product) -> str:
-    """Title, category fields, colour, descriptive attributes, then the (truncated) description.
+def canonical_text(p: Product, description: bool = True) -> str:
+    """Title, category fields, colour, descriptive attributes, then the (truncated) description
+    and composition.
 
     This is the text the text tower sees for a product, so it leads with what shoppers search by.
     """
@@ -77,8 +85,9 @@ def canonical_text(p: Product) -> str:
         value = getattr(p, name)
         if value:
             parts.append(f"{name.capitalize()}: {value}.")
-    if p.description:
-        desc = " ".join(p.description.split())
+    tail = " ".join(x for x in ((p.description if description else ""), p.composition) if x)
+    if tail:
+        desc = " ".join(tail.split())
         if len(desc) > MAX_DESCRIPTION_CHARS:
             desc = desc[:MAX_DESCRIPTION_CHARS].rsplit(" ", 1)[0] + "..."
         parts.append(desc)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .composed import ComposedResults, Vocabulary, composed_search, inferred_reference
 from .encoders import ClipEncoder, create_encoder
 from .index import Filters, IndexLookupError, ProductIndex, SearchResult
 from .ingest import ImageError, open_rgb
@@ -29,6 +30,14 @@ class Searcher:
     def __init__(self, index_dir: str | Path, encoder: ClipEncoder | None = None):
         self.index = ProductIndex.load(index_dir)
         self.encoder = encoder or load_index_encoder(self.index)
+        self._vocabulary: Vocabulary | None = None
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """Attribute values of the indexed catalogue (built on first use)."""
+        if self._vocabulary is None:
+            self._vocabulary = Vocabulary(self.index)
+        return self._vocabulary
 
     # -- query vectors (shared space, then fused space) -------------------------------------
     def text_vector(self, text: str) -> np.ndarray:
@@ -65,3 +74,20 @@ class Searcher:
     def item(self, product_id: str, k: int = 10, filters: Filters | None = None) -> list[SearchResult]:
         """Products like ``product_id``; never the product itself."""
         return self.index.search(self.item_vector(product_id), k, filters, exclude=[product_id])
+
+    def composed(self, modifier: str, item: str | None = None, image=None, k: int = 10,
+                 filters: Filters | None = None) -> ComposedResults:
+        """"Like this but ...": a reference product (``item``) or photo (``image``) plus a change
+        in words; see ``retrieval.composed``."""
+        if (item is None) == (image is None):
+            raise QueryError("a composed query needs exactly one reference: a product or a photo")
+        if not modifier or not modifier.strip():
+            raise QueryError("empty modifier")
+        if item is not None:
+            vector = self.item_vector(item)
+            reference = self.index.product(item)
+        else:
+            vector = self.image_vector(image)
+            reference = inferred_reference(self.index, vector)
+        return composed_search(self.index, vector, self.text_vector, modifier, reference, k,
+                               filters, self.vocabulary)

@@ -16,7 +16,7 @@ class SuiteResult:
 
 
 def registry():
-    from . import alignment, clusters, latency, retrieval
+    from . import alignment, clusters, composed, latency, retrieval
 
-    return {"alignment": alignment.run, "clusters": clusters.run, "latency": latency.run,
-            "retrieval": retrieval.run}
+    return {"alignment": alignment.run, "clusters": clusters.run, "composed": composed.run,
+            "latency": latency.run, "retrieval": retrieval.run}

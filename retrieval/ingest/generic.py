@@ -1,6 +1,7 @@
 """The documented generic catalogue: a CSV or JSONL file of products.
 
-Columns (CSV header or JSON keys): ``id`` (required), ``title``, ``description``, ``image``
+Columns (CSV header or JSON keys): ``id`` (required), ``title``, ``description``,
+``composition`` (materials and care), ``image``
 (a path relative to the catalogue file's folder, or absolute), ``price``, and optionally
 ``gender``, ``category``, ``subcategory``, ``article_type``, ``colour``, ``season``, ``usage``,
 ``brand``, ``year``. Every other column is a free attribute (``fabric``, ``pattern``,
@@ -15,7 +16,8 @@ from .common import CatalogBuilder, clean, parse_price, read_text_table
 from .report import IngestReport
 
 NAMED = ("gender", "category", "subcategory", "article_type", "colour", "season", "usage", "brand")
-RESERVED = {"id", "title", "description", "image", "price", "year", "attributes", *NAMED}
+RESERVED = {"id", "title", "description", "composition", "image", "price", "year", "attributes",
+            *NAMED}
 CATALOG_FILES = ("catalog.jsonl", "catalog.csv", "products.jsonl", "products.csv")
 
 
@@ -53,6 +55,7 @@ def read_generic(file: Path, report: IngestReport, builder: CatalogBuilder) -> N
             id=pid,
             title=clean(row.get("title")) or "",
             description=clean(row.get("description")) or "",
+            composition=clean(row.get("composition")) or "",
             price=parse_price(row.get("price"), report, file, number, pid),
             year=int(year) if year and year.isdigit() else None,
             attributes={k: v for k, v in attributes.items() if v},

@@ -74,8 +74,6 @@ def read_kaggle(root: Path, report: IngestReport, builder: CatalogBuilder) -> No
         year = clean(row["year"])
         attributes = {k: v for k, v in (extra.get("articleAttributes") or {}).items()
                       if clean(v) and k != "Body or Garment Size"}
-        description = " ".join(x for x in (clean(extra.get("description")),
-                                           clean(extra.get("materials_care_desc"))) if x)
         image = root / "images" / f"{pid}.jpg"
         product = Product(
             id=pid,
@@ -91,7 +89,8 @@ def read_kaggle(root: Path, report: IngestReport, builder: CatalogBuilder) -> No
             brand=clean(extra.get("brandName")),
             price=parse_price(extra.get("discountedPrice") or extra.get("price"), report, rich_path,
                               None, pid) if extra else None,
-            description=description,
+            description=clean(extra.get("description")) or "",
+            composition=clean(extra.get("materials_care_desc")) or "",
             attributes=attributes,
             image_path=str(image),
             source="kaggle",

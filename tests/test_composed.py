@@ -1,0 +1,97 @@
+"""Composed queries ("like this but in blue"): the named attribute holds for every result, the
+rest of the reference (article type, gender) is kept, the reference itself never comes back."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from retrieval.composed import normalise
+from retrieval.search import QueryError, Searcher
+
+
+@pytest.fixture(scope="module")
+def searcher(index_dir):
+    return Searcher(index_dir)
+
+
+def test_normalise_folds_spelling_variants():
+    assert normalise("Short-Sleeved") == normalise("short sleeves") == "short sleeve"
+    assert normalise("Women's") == normalise("womens") == "women"
+    assert normalise("Checked") == normalise("check")
+
+
+def test_modifier_parsing_uses_catalogue_values(searcher):
+    vocab = searcher.vocabulary
+    assert vocab.parse("but in navy blue").values["colour"] == "Navy Blue"
+    assert vocab.parse("in blue please").values["colour"] == "Blue"
+    assert vocab.parse("for women").values["gender"] == "Women"
+    assert vocab.parse("with short sleeves").values["sleeve"] == "Short Sleeves"
+    assert vocab.parse("cheaper").price == "cheaper"
+    under = vocab.parse("under Rs 1,500")
+    assert under.price == "under" and under.price_limit == 1500
+    assert vocab.parse("something nice").values == {}
+
+
+def reference_with_alternatives(searcher, field):
+    """A product whose article type and gender also exist in another value of ``field``."""
+    index = searcher.index
+    for pid in index.all_ids():
+        p = index.product(pid)
+        others = {r[0] for r in index.db.execute(
+            f"SELECT DISTINCT {field} FROM products WHERE article_type=? AND gender=? AND {field}!=?",
+            [p.article_type, p.gender, getattr(p, field)])}
+        if others:
+            return p, sorted(others)[0]
+    pytest.skip(f"no reference with another {field}")
+
+
+def test_colour_change_keeps_article_type_and_gender(searcher):
+    ref, colour = reference_with_alternatives(searcher, "colour")
+    out = searcher.composed(f"but {colour.lower()}", item=ref.id, k=5)
+    assert out.results, out.filters
+    for r in out.results:
+        assert r.id != ref.id
+        assert (r.product.colour, r.product.article_type, r.product.gender) == (
+            colour, ref.article_type, ref.gender)
+    assert out.results == sorted(out.results, key=lambda r: -r.score)
+
+
+def test_cheaper_and_attribute_mentions(searcher):
+    index = searcher.index
+    ref = max((index.product(pid) for pid in index.all_ids()[:100]),
+              key=lambda p: p.price or 0)
+    cheaper = searcher.composed("cheaper", item=ref.id, k=5)
+    assert cheaper.results
+    assert all(r.product.price < ref.price for r in cheaper.results)
+    sleeves = searcher.composed("with short sleeves", item=ref.id, k=5)
+    assert all("short sleeves" in r.product.facts.lower() for r in sleeves.results)
+
+
+def test_photo_reference_infers_article_type(searcher):
+    ref = searcher.index.product(searcher.index.all_ids()[0])
+    out = searcher.composed("in black", image=ref.image_path, k=5)
+    assert all(r.product.colour == "Black" for r in out.results)
+    assert out.filters.article_type == ref.article_type
+
+
+def test_bad_composed_queries(searcher):
+    with pytest.raises(QueryError, match="empty modifier"):
+        searcher.composed("  ", item=searcher.index.all_ids()[0])
+    with pytest.raises(QueryError, match="exactly one reference"):
+        searcher.composed("in blue")
+
+
+def test_cli_modifier(index_dir):
+    ref = Searcher(index_dir).index.all_ids()[0]
+    run = lambda *a: subprocess.run([sys.executable, "-m", "retrieval", "search", "--index",
+                                     str(index_dir), *a], capture_output=True, text=True)
+    done = run("--item", ref, "--modifier", "in black", "--json")
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert "colour: Black" in payload["modifier"]["constraints"]
+    assert ref not in [r["id"] for r in payload["results"]]
+    bad = run("--text", "shirt", "--modifier", "in black")
+    assert bad.returncode == 2 and "needs a reference" in bad.stderr
