@@ -60,7 +60,9 @@ def run(ctx) -> SuiteResult:
     fig, ax = plt.subplots(figsize=(8, 7))
     ax.scatter(*xy[labels == NOISE].T, s=1, c="lightgrey", label="noise")
     ax.scatter(*xy[labels != NOISE].T, s=1, c=labels[labels != NOISE], cmap="tab20")
-    for label, name in list(results["hdbscan"].names.items())[:40]:
+    largest = [label for label, _ in results["hdbscan"].sizes().most_common(31) if label != NOISE]
+    for label in largest[:30]:
+        name = results["hdbscan"].names[label]
         cx, cy = np.median(xy[labels == label], axis=0)
         ax.annotate(name, (cx, cy), fontsize=6, ha="center")
     ax.set_title(f"HDBSCAN clusters of {len(products)} products (2-D UMAP of the fused vectors)")

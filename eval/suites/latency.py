@@ -15,6 +15,7 @@ from usearch.index import Index, MetricKind
 from usearch.index import search as exact_search
 
 from retrieval.build import DEFAULT_FUSION, peak_rss_mb
+from retrieval.composed import Vocabulary, composed_search
 from retrieval.fusion import create_fusion, item_labels
 from retrieval.index import ProductIndex
 from retrieval.ingest import open_rgb
@@ -26,6 +27,7 @@ K = 10
 TEXT_QUERIES = ["navy blue shirt for men", "red handbag", "black running shoes", "white sneakers",
                 "floral summer dress", "leather wallet", "denim jeans", "gold watch for women",
                 "kids t-shirt", "linen kurta"]
+COMPOSED_MODIFIERS = ("but in black", "in cotton", "cheaper")
 CONNECTIVITY, EF_ADD, EF_SEARCH = 16, 128, 128
 
 
@@ -142,6 +144,11 @@ def run(ctx) -> SuiteResult:
         "item": timed_ms(lambda i: index.search(index.vector(ids[rows[i]]), K,
                                                 exclude=[ids[rows[i]]]), len(rows)),
     }
+    vocab = Vocabulary(index)
+    text_vector = lambda text: fusion.query(encoder.encode_texts([text]))[0]
+    kinds["composed"] = timed_ms(lambda i: composed_search(
+        index, index.vector(ids[rows[i]]), text_vector, COMPOSED_MODIFIERS[i % 3],
+        products[rows[i]], K, vocabulary=vocab), 60)
     query_latency = {k: percentiles(v) for k, v in kinds.items()}
 
     vectors = index.matrix()
@@ -192,6 +199,5 @@ def run(ctx) -> SuiteResult:
                "query latency p50/p99 ms (encoding included): " +
                ", ".join(f"{k} {v['p50']:.1f}/{v['p99']:.1f}" for k, v in query_latency.items()),
                f"USearch exact / HNSW p50 latency at catalogue size: {ratio:.1f}x; "
-               f"peak RSS {peak_rss_mb():,.0f} MB",
-               "Composed queries are timed once the composed search exists (issue 4)."],
+               f"peak RSS {peak_rss_mb():,.0f} MB"],
         plots=[plot])
