@@ -26,7 +26,6 @@ class Context:
         self.limit = limit if limit is not None else (QUICK_LIMIT if quick else None)
         self.seed = seed
         self.encoder_spec = encoder
-        self.timings: dict[str, float] = {}
 
     @cached_property
     def catalog(self) -> Catalog:

@@ -1,7 +1,6 @@
 """Build an index from a catalogue: ingest, encode (cached), align, fuse, index, save."""
 from __future__ import annotations
 
-import json
 import os
 import resource
 import shutil
@@ -102,9 +101,7 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
         out.mkdir(parents=True, exist_ok=True)
         index.encoder = save_encoder(encoder, out)
         index.meta = {"catalog": str(Path(catalog.path).resolve()), "layout": catalog.layout}
-        index.save(out, {"ingest_report.json": json.dumps(
-            {"summary": catalog.report.summary(),
-             "issues": [vars(i) for i in catalog.report.issues]}, indent=1)})
+        index.save(out, {"ingest_report.json": catalog.report.to_json()})
     stats.products = len(products)
     stats.peak_rss_mb = peak_rss_mb()
     return index

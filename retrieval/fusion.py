@@ -9,7 +9,6 @@ A missing modality is filled with the other one: the two are aligned in the shar
 """
 from __future__ import annotations
 
-import json
 from typing import Sequence
 
 import numpy as np
@@ -168,10 +167,6 @@ def create_fusion(name: str, **kwargs) -> Fusion:
 def fusion_from_state(state: dict) -> Fusion:
     state = dict(state)
     return create_fusion(state.pop("name"), **state)
-
-
-def dumps(fusion: Fusion) -> str:
-    return json.dumps(fusion.state())
 
 
 def item_labels(products) -> list[str]:

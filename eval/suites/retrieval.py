@@ -69,7 +69,7 @@ def run(ctx) -> SuiteResult:
     test_pos = {int(r): i for i, r in enumerate(test)}
     title_target = np.array([test_pos[int(r)] for r in rows])
 
-    def judge(task, top, gallery_rows=None):
+    def judge(task, top):
         if task == "title -> item":
             rel = top == title_target[:, None]
             return scores_of(rel, np.ones(len(rows)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class IngestReport:
             lines.append(f"  {n:6d}  {action:8s} {reason}")
         return "\n".join(lines)
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(
-            {"rows_read": self.rows_read, "products_kept": self.products_kept,
-             "issues": [asdict(i) for i in self.issues]}, indent=1))
+    def to_json(self) -> str:
+        return json.dumps({"summary": self.summary(), "rows_read": self.rows_read,
+                           "products_kept": self.products_kept,
+                           "issues": [asdict(i) for i in self.issues]}, indent=1)
