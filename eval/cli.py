@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from retrieval.encoders import DEFAULT_ENCODER
 from retrieval.settings import myntra_dir
 
 from .context import Context
@@ -27,6 +29,16 @@ def print_table(console: Console, result: SuiteResult) -> None:
         console.print("  " + note)
 
 
+def index_sources(folder: Path, catalog: str | None) -> tuple[str, str, int | None]:
+    """(catalogue path, base encoder architecture, product limit) recorded in an index."""
+    from retrieval.index import ProductIndex
+
+    index = ProductIndex.load(folder)
+    towers = folder / index.encoder / "towers.json"
+    encoder = json.loads(towers.read_text())["base"] if towers.exists() else index.encoder
+    return catalog or index.meta["catalog"], encoder, index.meta.get("limit")
+
+
 def main(argv: list[str] | None = None) -> int:
     suites = registry()
     p = argparse.ArgumentParser(prog="python -m eval", description=__doc__)
@@ -34,14 +46,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="suite to run (repeatable; default: all)")
     p.add_argument("--out", default="runs/eval", help="report folder")
     p.add_argument("--catalog", default=None, help="catalogue (default: the Myntra catalogue)")
+    p.add_argument("--index", default=None,
+                   help="evaluate the catalogue and encoder architecture of a built index (its "
+                        "projections are retrained on the training split: held-out items stay unseen)")
     p.add_argument("--quick", action="store_true", help=f"a small slice, a few minutes on 2 cores")
     p.add_argument("--limit", type=int, help="use only the first N products")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = Context(args.catalog or myntra_dir(), out, quick=args.quick, seed=args.seed,
-                  limit=args.limit)
+    catalog, encoder, limit = args.catalog, DEFAULT_ENCODER, args.limit
+    if args.index:
+        catalog, encoder, built_limit = index_sources(Path(args.index), catalog)
+        limit = limit or built_limit
+    ctx = Context(catalog or myntra_dir(), out, quick=args.quick, seed=args.seed,
+                  limit=limit, encoder=encoder)
     console = Console(width=120)
     command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
     for name in args.suite or sorted(suites):

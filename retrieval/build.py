@@ -100,7 +100,8 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
     with stats.stage("save"):
         out.mkdir(parents=True, exist_ok=True)
         index.encoder = save_encoder(encoder, out)
-        index.meta = {"catalog": str(Path(catalog.path).resolve()), "layout": catalog.layout}
+        index.meta = {"catalog": str(Path(catalog.path).resolve()), "layout": catalog.layout,
+                      "limit": limit}
         index.save(out, {"ingest_report.json": catalog.report.to_json()})
     stats.products = len(products)
     stats.peak_rss_mb = peak_rss_mb()
