@@ -1,7 +1,6 @@
 """Turn products into tower features (through the feature cache) and shared-space embeddings."""
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -36,17 +35,21 @@ def _batches(items: list, size: int):
         yield items[start:start + size]
 
 
-def _encode_missing(tower: str, keys: list[str], payloads: dict, fn, cache: FeatureCache,
+def _encode_missing(tower: str, keys: list[str], load, fn, cache: FeatureCache,
                     batch_size: int, desc: str) -> dict[str, np.ndarray]:
+    """Vectors for ``keys``: from the cache, else ``fn`` over ``load(key)`` batch by batch (so
+    only one batch of inputs is ever held). A key whose ``load`` returns None gets no vector."""
     found = cache.get(tower, keys)
     todo = [k for k in dict.fromkeys(keys) if k not in found]
     with tqdm(total=len(todo), desc=desc, unit="item", mininterval=1.0,
               disable=not todo) as bar:
         for chunk in _batches(todo, batch_size):
-            vecs = fn([payloads[k] for k in chunk])
-            new = dict(zip(chunk, vecs))
-            cache.put(tower, new)
-            found.update(new)
+            loaded = [(k, load(k)) for k in chunk]
+            loaded = [(k, x) for k, x in loaded if x is not None]
+            if loaded:
+                new = dict(zip([k for k, _ in loaded], fn([x for _, x in loaded])))
+                cache.put(tower, new)
+                found.update(new)
             bar.update(len(chunk))
     return found
 
@@ -56,41 +59,54 @@ def tower_features(products: Sequence[Product], encoder: ClipEncoder,
                    report: IngestReport | None = None) -> Features:
     """Tower features of every product, encoding only what the cache lacks (with progress bars).
 
-    Images that fail to decode are reported (when ``report`` is given) and treated as missing.
+    Images are keyed by the hash of their bytes and decoded only when their features are not
+    cached; one that fails to decode is reported (when ``report`` is given) and treated as missing.
     """
     cache = cache or FeatureCache()
     n = len(products)
     image_keys: list[str | None] = [None] * n
-    images: dict[str, object] = {}
-    for i, p in enumerate(tqdm(products, desc="reading images", unit="img", mininterval=1.0,
+    image_paths: dict[str, str] = {}
+    for i, p in enumerate(tqdm(products, desc="hashing images", unit="img", mininterval=1.0,
                                disable=n < 1000)):
         if not p.image_path:
             continue
         try:
-            data = Path(p.image_path).read_bytes()
-            key = content_key(data)
-            if key not in images:
-                images[key] = open_rgb(io.BytesIO(data))[0]
-            image_keys[i] = key
-        except (OSError, ImageError) as exc:
+            key = content_key(Path(p.image_path).read_bytes())
+        except OSError as exc:
             if report is not None:
-                report.add(p.image_path, None, p.id, "image", str(exc), "degraded")
+                report.add(p.image_path, None, p.id, "image", f"unreadable image ({exc})",
+                           "degraded")
+            continue
+        image_paths.setdefault(key, p.image_path)
+        image_keys[i] = key
+
+    def load_image(key):
+        try:
+            return open_rgb(image_paths[key])[0]
+        except ImageError as exc:
+            if report is not None:
+                for p, k in zip(products, image_keys):
+                    if k == key:
+                        report.add(p.image_path, None, p.id, "image", str(exc), "degraded")
+            return None
+
     texts = [p.text for p in products]
     text_keys = [content_key(t) if t.strip() else None for t in texts]
-    text_payload = {k: t for k, t in zip(text_keys, texts) if k}
+    text_of = {k: t for k, t in zip(text_keys, texts) if k}
 
-    img_vecs = _encode_missing(encoder.towers.image_identity, [k for k in image_keys if k], images,
-                               encoder.image_tower, cache, batch_size, "encoding images")
+    img_vecs = _encode_missing(encoder.towers.image_identity, [k for k in image_keys if k],
+                               load_image, encoder.image_tower, cache, batch_size,
+                               "encoding images")
     txt_vecs = _encode_missing(encoder.towers.text_identity, [k for k in text_keys if k],
-                               text_payload, encoder.text_tower, cache, batch_size, "encoding texts")
+                               text_of.get, encoder.text_tower, cache, batch_size, "encoding texts")
 
     def stack(keys, vecs):
         dim = len(next(iter(vecs.values()))) if vecs else 0
         out = np.zeros((n, dim), dtype=np.float32)
-        for i, k in enumerate(keys):
-            if k:
-                out[i] = vecs[k]
-        return out, np.array([k is not None for k in keys])
+        present = np.array([k is not None and k in vecs for k in keys], dtype=bool)
+        for i in np.flatnonzero(present):
+            out[i] = vecs[keys[i]]
+        return out, present
 
     image, has_image = stack(image_keys, img_vecs)
     text, has_text = stack(text_keys, txt_vecs)

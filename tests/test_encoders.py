@@ -68,3 +68,19 @@ def test_feature_cache_reencodes_only_new_content(encoder, catalog, tmp_path):
         del encoder.image_tower
     assert cache.count(encoder.towers.image_identity) == 30
     assert cache.count(encoder.towers.text_identity) == 30
+
+
+def test_a_bad_image_is_reported_and_the_product_keeps_its_text(encoder, catalog, tmp_path):
+    from dataclasses import replace
+
+    from retrieval.ingest import IngestReport
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not a real jpeg")
+    products = [replace(catalog.products[0], image_path=str(broken)), catalog.products[1]]
+    report = IngestReport()
+    feats = tower_features(products, encoder, FeatureCache(tmp_path / "c.sqlite"), report=report)
+    assert feats.has_image.tolist() == [False, True]
+    assert feats.has_text.tolist() == [True, True]
+    assert [(i.product_id, i.field) for i in report.issues] == [(products[0].id, "image")]
+    assert "corrupt" in report.issues[0].reason
