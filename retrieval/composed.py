@@ -159,7 +159,8 @@ def inferred_reference(index: ProductIndex, vector: np.ndarray, n: int = 10) -> 
     return Product(id="", **{f: m[0][0] if m else None for f, m in majority.items()})
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
+def unit(v: np.ndarray) -> np.ndarray:
+    """``v`` scaled to length 1."""
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
@@ -181,13 +182,13 @@ def composed_search(index: ProductIndex, reference_vector: np.ndarray, text_vect
     f = constraints(mod, reference, filters)
     subject = reference.article_type if reference is not None and reference.article_type else ""
     query_text = f"{modifier.strip()} {subject}".strip()
-    ref = _unit(np.asarray(reference_vector, dtype=np.float32))
-    txt = _unit(np.asarray(text_vector_of(query_text), dtype=np.float32))
+    ref = unit(np.asarray(reference_vector, dtype=np.float32))
+    txt = unit(np.asarray(text_vector_of(query_text), dtype=np.float32))
     exclude = [reference.id] if reference is not None and reference.id else []
-    pool = index.search(_unit(ref + txt), max(candidates, k), f, exclude=exclude)
+    pool = index.search(unit(ref + txt), max(candidates, k), f, exclude=exclude)
     if not pool:
         return ComposedResults([], mod, f, query_text)
-    target = _unit((1 - text_weight) * ref + text_weight * txt)
+    target = unit((1 - text_weight) * ref + text_weight * txt)
     rows = np.searchsorted(index.keys, [index.key_of(r.id) for r in pool])
     scores = index.matrix()[rows] @ target
     order = np.argsort(-scores)[:k]

@@ -170,7 +170,8 @@ class ProductIndex:
         return out
 
     def product(self, product_id: str) -> Product:
-        return self.products([self.key_of(product_id)])[self.key_of(product_id)]
+        key = self.key_of(product_id)
+        return self.products([key])[key]
 
     def all_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM products ORDER BY key")]

@@ -13,7 +13,7 @@ import numpy as np
 
 from retrieval import metrics as M
 from retrieval.build import DEFAULT_FUSION
-from retrieval.composed import Vocabulary, composed_search
+from retrieval.composed import Vocabulary, composed_search, unit
 from retrieval.fusion import create_fusion, item_labels
 from retrieval.index import ProductIndex
 
@@ -71,9 +71,6 @@ def run(ctx) -> SuiteResult:
 
     def text_vec(text):
         return fusion.query(ctx.encoder.encode_texts([text]))[0]
-
-    def unit(v):
-        return v / np.linalg.norm(v)
 
     methods = ("text only", "reference only", "naive vector sum", "ours (two-stage + attributes)")
     atype = np.array([p.article_type or "" for p in products], dtype=object)
