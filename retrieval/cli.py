@@ -100,7 +100,7 @@ def cmd_train_alignment(args) -> None:
 
 
 def cmd_add(args) -> None:
-    from .embed import project, tower_features
+    from .embed import embed_products
     from .index import ProductIndex
     from .ingest import load_catalog
     from .search import load_index_encoder
@@ -108,7 +108,7 @@ def cmd_add(args) -> None:
     index = ProductIndex.load(args.index)
     encoder = load_index_encoder(index)
     catalog = load_catalog(args.catalog, limit=args.limit)
-    emb = project(tower_features(catalog.products, encoder, report=catalog.report), encoder)
+    emb = embed_products(catalog.products, encoder, report=catalog.report)
     index.add(catalog.products, emb)
     gen = index.save(args.index)
     print(f"added {len(catalog.products)} products; index now {len(index)} ({gen.name})")

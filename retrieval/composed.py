@@ -189,9 +189,8 @@ def composed_search(index: ProductIndex, reference_vector: np.ndarray, text_vect
     if not pool:
         return ComposedResults([], mod, f, query_text)
     target = unit((1 - text_weight) * ref + text_weight * txt)
-    rows = np.searchsorted(index.keys, [index.key_of(r.id) for r in pool])
+    rows = np.searchsorted(index.keys, [r.key for r in pool])
     scores = index.matrix()[rows] @ target
     order = np.argsort(-scores)[:k]
-    results = [SearchResult(pool[i].id, float(scores[i]), pool[i].title, pool[i].product)
-               for i in order]
+    results = [replace(pool[i], score=float(scores[i])) for i in order]
     return ComposedResults(results, mod, f, query_text)

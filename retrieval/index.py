@@ -113,6 +113,7 @@ class SearchResult:
     score: float
     title: str
     product: Product = field(repr=False)
+    key: int = field(default=-1, repr=False)     # the product's key in the index
 
     def to_json(self) -> dict:
         return {"id": self.id, "score": round(self.score, 6), "title": self.title}
@@ -247,7 +248,7 @@ class ProductIndex:
                               1.0 if allowed is None else len(allowed) / n)
         hits = [(key, score) for key, score in hits if key not in excluded][:k]
         products = self.products(key for key, _ in hits)
-        return [SearchResult(products[key].id, score, products[key].title, products[key])
+        return [SearchResult(products[key].id, score, products[key].title, products[key], key)
                 for key, score in hits]
 
     def matrix(self) -> np.ndarray:
