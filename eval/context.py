@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.alignment import text_to_image_scores, train_alignment
+from retrieval.build import DEFAULT_FUSION
 from retrieval.embed import Features, project, tower_features
 from retrieval.encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
+from retrieval.fusion import create_fusion, item_labels
 from retrieval.ingest import Catalog, load_catalog
+from retrieval.settings import hm_dir
 from retrieval.splits import Split, assert_disjoint, holdout_split
 
 QUICK_LIMIT = 3000
@@ -19,8 +22,10 @@ QUICK_LIMIT = 3000
 
 class Context:
     def __init__(self, catalog: Path, out: Path, quick: bool = False, seed: int = 0,
-                 encoder: str = DEFAULT_ENCODER, limit: int | None = None):
+                 encoder: str = DEFAULT_ENCODER, limit: int | None = None,
+                 hm: Path | None = None):
         self.catalog_path = Path(catalog)
+        self.hm_path = Path(hm) if hm else hm_dir()
         self.out = Path(out)
         self.quick = quick
         self.limit = limit if limit is not None else (QUICK_LIMIT if quick else None)
@@ -56,6 +61,23 @@ class Context:
     @cached_property
     def embeddings(self) -> Features:
         return project(self.features, self.encoder)
+
+    @cached_property
+    def fused(self) -> np.ndarray:
+        """Every item's fused vector (the default fusion, fitted on the training split)."""
+        rows = self.split.train
+        labels = item_labels(self.catalog.products)
+        fusion = create_fusion(DEFAULT_FUSION, seed=self.seed).fit(
+            self.embeddings.subset(rows), [labels[i] for i in rows])
+        return fusion.items(self.embeddings)
+
+    @cached_property
+    def hm(self) -> "Context":
+        """The H&M sample (purchases and co-purchases), with the same encoder and slice size."""
+        if self.catalog_path.resolve() == self.hm_path.resolve():
+            return self
+        return Context(self.hm_path, self.out, quick=self.quick, seed=self.seed,
+                       encoder=self.encoder_spec, limit=self.limit, hm=self.hm_path)
 
     def labels(self, field: str = "article_type") -> np.ndarray:
         return np.array([getattr(p, field) or "" for p in self.catalog.products])

@@ -16,3 +16,10 @@ def mean_ci(values, z: float = 1.96) -> tuple[float, float]:
 def percentiles(values, qs=(50, 99)) -> dict[str, float]:
     values = np.asarray(values, dtype=float)
     return {f"p{q}": float(np.percentile(values, q)) for q in qs}
+
+
+def summary(values) -> dict[str, float]:
+    """``{"mean", "ci95"}`` of the defined (non-NaN) values."""
+    values = np.asarray(values, dtype=float)
+    mean, half = mean_ci(values[~np.isnan(values)])
+    return {"mean": mean, "ci95": half}

@@ -12,13 +12,16 @@ from pathlib import Path
 
 from .alignment import train_alignment
 from .cache import FeatureCache
+from .complement import COMPLEMENT_FILE, Complementarity
 from .embed import project, tower_features
 from .encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
 from .fusion import create_fusion, item_labels
 from .index import ProductIndex
 from .ingest import Catalog, load_catalog
+from .interactions import copurchases
 
 DEFAULT_FUSION = "projection"
+COPURCHASE_FILES = ("bought_together.csv", "transactions.csv")
 
 
 @dataclass
@@ -97,12 +100,20 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
     with stats.stage("index"):
         index = ProductIndex(fuser, encoder.embed_dim, encoder="")
         index.add(products, emb)
+    extra = {}
+    folder = Path(catalog.path)
+    if folder.is_dir() and any((folder / f).is_file() for f in COPURCHASE_FILES):
+        with stats.stage("learn complementarity"):
+            pairs = copurchases(folder, catalog.report, {p.id for p in products})
+            comp = Complementarity.learn(pairs, {p.id: p.article_type for p in products})
+            extra[COMPLEMENT_FILE] = comp.to_json()
+    extra["ingest_report.json"] = catalog.report.to_json()      # with co-purchase rows' issues
     with stats.stage("save"):
         out.mkdir(parents=True, exist_ok=True)
         index.encoder = save_encoder(encoder, out)
         index.meta = {"catalog": str(Path(catalog.path).resolve()), "layout": catalog.layout,
                       "limit": limit}
-        index.save(out, {"ingest_report.json": catalog.report.to_json()})
+        index.save(out, extra)
     stats.products = len(products)
     stats.peak_rss_mb = peak_rss_mb()
     return index

@@ -1,4 +1,5 @@
-"""``python -m retrieval``: build an index, search it, train the image-text alignment."""
+"""``python -m retrieval``: build an index, search it, complete a look, recommend from a history,
+train the image-text alignment."""
 from __future__ import annotations
 
 import argparse
@@ -71,6 +72,56 @@ def cmd_search(args) -> None:
               f"[{p.gender or '-'} / {p.article_type or '-'} / {p.colour or '-'}]")
     if not results:
         print("no results")
+
+
+def _print_results(results) -> None:
+    for rank, r in enumerate(results, 1):
+        p = r.product
+        print(f"{rank:3d}. {r.score:.3f}  {r.id:>10}  {r.title}  "
+              f"[{p.gender or '-'} / {p.article_type or '-'} / {p.colour or '-'}]")
+    if not results:
+        print("no results")
+
+
+def cmd_complete(args) -> None:
+    from .complement import LookWeights
+    from .search import Searcher
+
+    if args.k < 1:
+        raise UsageError("--k must be at least 1")
+    if args.style < 0 or args.complementarity < 0:
+        raise UsageError("--style and --complementarity must not be negative")
+    searcher = Searcher(args.index)
+    look = searcher.complete(args.item, args.image, args.k,
+                             LookWeights(args.style, args.complementarity),
+                             args.per_category or None)
+    if args.json:
+        print(json.dumps(look.to_json()))
+        return
+    a = look.anchor
+    print(f"completing {a.id or 'photo'} {a.title or ''} [{a.article_type or '-'}]; "
+          f"score = {look.weights.style:g} * style + {look.weights.complementarity:g} * "
+          f"complementarity ({look.source})")
+    for rank, item in enumerate(look.items, 1):
+        r = item.result
+        print(f"{rank:3d}. {item.score:.3f} (style {item.style:.3f}, compl. {item.complementarity:.3f})"
+              f"  {r.id:>10}  {r.title}  [{r.product.article_type or '-'} / {r.product.colour or '-'}]")
+    if not look.items:
+        print("no compatible products")
+
+
+def cmd_recommend(args) -> None:
+    from .search import Searcher
+
+    if args.k < 1:
+        raise UsageError("--k must be at least 1")
+    if args.days and len(args.days) != len(args.history):
+        raise UsageError(f"--days has {len(args.days)} values for {len(args.history)} --history ids")
+    results = Searcher(args.index).for_history(args.history, args.days, args.k, _filters(args))
+    if args.json:
+        print(json.dumps({"results": [r.to_json() for r in results]}))
+        return
+    _print_results(results)
 
 
 def cmd_train_alignment(args) -> None:
@@ -152,6 +203,14 @@ def cmd_demo(args) -> None:
           f"--text 'white sneakers'")
 
 
+def add_filter_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gender", action="append")
+    p.add_argument("--category", action="append")
+    p.add_argument("--colour", action="append")
+    p.add_argument("--price-min", type=float)
+    p.add_argument("--price-max", type=float)
+
+
 def add_encoder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", default=DEFAULT_ENCODER,
                    help="architecture name, checkpoint folder, or open_clip model name")
@@ -183,12 +242,32 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--modifier", help='with --item or --image: "in linen", "but blue", "cheaper"')
     s.add_argument("--k", type=int, default=10)
     s.add_argument("--json", action="store_true", help="print one JSON object")
-    s.add_argument("--gender", action="append")
-    s.add_argument("--category", action="append")
-    s.add_argument("--colour", action="append")
-    s.add_argument("--price-min", type=float)
-    s.add_argument("--price-max", type=float)
+    add_filter_options(s)
     s.set_defaults(func=cmd_search)
+
+    c = sub.add_parser("complete", help="complete the look: products from compatible categories")
+    c.add_argument("--index", required=True)
+    q = c.add_mutually_exclusive_group(required=True)
+    q.add_argument("--item", help="product id")
+    q.add_argument("--image", help="path of a photo")
+    c.add_argument("--k", type=int, default=10)
+    c.add_argument("--style", type=float, default=0.5, help="weight a of style similarity")
+    c.add_argument("--complementarity", type=float, default=0.5,
+                   help="weight b of category complementarity")
+    c.add_argument("--per-category", type=int, default=2,
+                   help="at most this many products of one article type (0: no limit)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_complete)
+
+    h = sub.add_parser("recommend", help="recommend from a browsing history")
+    h.add_argument("--index", required=True)
+    h.add_argument("--history", nargs="+", required=True, help="product ids, oldest first")
+    h.add_argument("--days", nargs="+", type=float,
+                   help="day of each viewed product (e.g. days since an epoch); default: order only")
+    h.add_argument("--k", type=int, default=10)
+    h.add_argument("--json", action="store_true")
+    add_filter_options(h)
+    h.set_defaults(func=cmd_recommend)
 
     t = sub.add_parser("train-alignment", help="train the image-text projections (LiT)")
     t.add_argument("--catalog", required=True)

@@ -152,11 +152,16 @@ class ComposedResults:
 
 
 def inferred_reference(index: ProductIndex, vector: np.ndarray, n: int = 10) -> Product:
-    """For a photo: the article type and gender most of its ``n`` nearest products share."""
+    """For a photo: the article type and gender most of its ``n`` nearest products share, with
+    the category, usage and season of the nearest product of that type."""
     near = [r.product for r in index.search(vector, n)]
     majority = {f: Counter(getattr(p, f) for p in near if getattr(p, f)).most_common(1)
                 for f in ("article_type", "gender")}
-    return Product(id="", **{f: m[0][0] if m else None for f, m in majority.items()})
+    kind, gender = (m[0][0] if m else None for m in majority.values())
+    like = next((p for p in near if p.article_type == kind), None)
+    return Product(id="", article_type=kind, gender=gender,
+                   **{f: getattr(like, f) if like else None
+                      for f in ("category", "subcategory", "usage", "season")})
 
 
 def unit(v: np.ndarray) -> np.ndarray:

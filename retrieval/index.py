@@ -4,7 +4,7 @@ On disk an index folder holds immutable generations and a ``CURRENT`` pointer::
 
     DIR/CURRENT                 name of the live generation (replaced atomically)
     DIR/gen-000001/             vectors.usearch, catalog.sqlite, embeddings.npz, fusion.npz,
-                                manifest.json, ingest_report.json
+                                manifest.json, ingest_report.json, complement.json (if learned)
     DIR/encoders/<identity>/    the open_clip checkpoint the vectors were made with
 
 A save writes a whole new generation beside the old one and only then swaps ``CURRENT``, so a
@@ -33,6 +33,8 @@ from .products import Product
 
 FORMAT = 2
 KEEP_GENERATIONS = 2
+# Side files a new generation keeps from the one it replaces unless the save provides them.
+CARRIED_FILES = ("complement.json",)
 # A filtered query whose filter keeps fewer rows than this (or less than EXACT_SHARE of the
 # catalogue) is answered by exact search over just those rows; otherwise HNSW is searched with
 # a fetch size sized from the filter's measured selectivity, grown until enough rows pass.
@@ -301,7 +303,11 @@ class ProductIndex:
                     "next_key": self.next_key,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.params, **self.meta}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        for fname, text in (extra_files or {}).items():
+        extra_files = dict(extra_files or {})
+        for fname in CARRIED_FILES:
+            if fname not in extra_files and self.generation and (self.generation / fname).is_file():
+                extra_files[fname] = (self.generation / fname).read_text()
+        for fname, text in extra_files.items():
             (tmp / fname).write_text(text)
         for f in tmp.iterdir():
             with open(f, "rb") as fh:

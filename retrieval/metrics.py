@@ -71,3 +71,16 @@ def mrr(relevance: np.ndarray, n_relevant, k: int | None = None) -> np.ndarray:
     first = rel.argmax(1)
     values = np.where(rel.any(1), 1.0 / (first + 1.0), 0.0)
     return _undefined_where_none(values, n_relevant)
+
+
+def ndcg_at_k(ranks: np.ndarray, k: int) -> np.ndarray:
+    """Single relevant item per query: 1 / log2(rank + 2) when it is in the top ``k``, else 0."""
+    ranks = np.asarray(ranks)
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
+def novelty(recommended: np.ndarray, popularity: np.ndarray, n_users: int) -> np.ndarray:
+    """Mean self-information -log2(p) of each query's recommended items, where ``p`` is the share
+    of users who interacted with the item in training (add-one smoothed, so unseen items count)."""
+    p = (np.asarray(popularity, dtype=float) + 1.0) / (n_users + 1.0)
+    return (-np.log2(p))[np.asarray(recommended)].mean(1)

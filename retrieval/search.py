@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .complement import Complementarity, Look, LookWeights, complete_the_look
 from .composed import ComposedResults, Vocabulary, composed_search, inferred_reference
 from .encoders import ClipEncoder, create_encoder
 from .index import Filters, IndexLookupError, ProductIndex, SearchResult
 from .ingest import ImageError, open_rgb
 from .ingest.images import to_rgb
+from .personal import recommend
 
 
 class QueryError(ValueError):
@@ -31,6 +33,7 @@ class Searcher:
         self.index = ProductIndex.load(index_dir)
         self.encoder = encoder or load_index_encoder(self.index)
         self._vocabulary: Vocabulary | None = None
+        self.complementarity = Complementarity.of_index(self.index)
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -91,3 +94,25 @@ class Searcher:
             reference = inferred_reference(self.index, vector)
         return composed_search(self.index, vector, self.text_vector, modifier, reference, k,
                                filters, self.vocabulary)
+
+    def complete(self, item: str | None = None, image=None, k: int = 10,
+                 weights: LookWeights = LookWeights(), per_category: int | None = 2) -> Look:
+        """Products from other, compatible categories that complete ``item`` (or a photo); see
+        ``retrieval.complement``."""
+        if (item is None) == (image is None):
+            raise QueryError("complete the look needs exactly one product or photo")
+        if item is not None:
+            vector, anchor = self.item_vector(item), self.index.product(item)
+        else:
+            vector = self.image_vector(image)
+            anchor = inferred_reference(self.index, vector)
+        return complete_the_look(self.index, anchor, vector, self.complementarity, k, weights,
+                                 per_category)
+
+    def for_history(self, history: list[str], days: list[float] | None = None, k: int = 10,
+                    filters: Filters | None = None) -> list[SearchResult]:
+        """Products for a browsing history (ids, oldest first; optional days of each view)."""
+        try:
+            return recommend(self.index, history, days, k, filters)
+        except (IndexLookupError, ValueError) as exc:
+            raise QueryError(str(exc)) from None

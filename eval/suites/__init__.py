@@ -16,7 +16,8 @@ class SuiteResult:
 
 
 def registry():
-    from . import alignment, clusters, composed, latency, retrieval
+    from . import alignment, clusters, complement, composed, latency, personal, retrieval
 
-    return {"alignment": alignment.run, "clusters": clusters.run, "composed": composed.run,
-            "latency": latency.run, "retrieval": retrieval.run}
+    return {"alignment": alignment.run, "clusters": clusters.run, "complement": complement.run,
+            "composed": composed.run,
+            "latency": latency.run, "personal": personal.run, "retrieval": retrieval.run}

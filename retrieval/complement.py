@@ -1,0 +1,265 @@
+"""Complete the look: products from other, compatible categories, ranked by
+``score = a * style + b * complementarity``.
+
+- *style* is the cosine similarity of the two products' fused vectors;
+- *complementarity* is how well the candidate's category goes with the anchor's. It is learned
+  from co-purchases (pairs of products bought together) as a category-to-category table, and
+  falls back to outfit rules from the catalogue's category tree where nothing was learned for the
+  anchor's category: slots that do not clash (no second shirt, no trousers with a dress), gender,
+  usage and season compatible.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .index import Filters, ProductIndex, SearchResult
+from .products import Product
+
+# Outfit slots by category name (master category, subcategory or product group; lower case).
+SLOTS = {
+    "topwear": "top", "garment upper body": "top",
+    "bottomwear": "bottom", "garment lower body": "bottom",
+    "dress": "full", "saree": "full", "apparel set": "full", "garment full body": "full",
+    "shoes": "feet", "flip flops": "feet", "sandal": "feet",
+}
+# Never part of a look: categories one does not wear with an outfit, or wears under it.
+NOT_OUTFIT = {"innerwear", "loungewear and nightwear", "nightwear", "underwear", "personal care",
+              "fragrance", "lips", "makeup", "nails", "skin", "skin care", "eyes", "hair",
+              "bath and body", "beauty accessories", "free items", "free gifts", "home",
+              "home furnishing", "sports equipment", "vouchers", "cosmetic", "stationery",
+              "garment and shoe care", "unknown", "items", "swimwear", "water bottle", "umbrellas"}
+CLASHES = {"top": {"top", "full"}, "bottom": {"bottom", "full"}, "full": {"top", "bottom", "full"},
+           "feet": {"feet"}}
+# How strongly a slot completes another under the rules (pairs not listed: accessories, 0.7).
+RULE_PRIOR = {frozenset({"top", "bottom"}): 1.0, frozenset({"top", "feet"}): 0.9,
+              frozenset({"bottom", "feet"}): 0.9, frozenset({"full", "feet"}): 1.0}
+ACCESSORY_PRIOR = 0.7
+USAGE_GROUPS = ({"casual", "smart casual", "travel", "party", "sports"},
+                {"formal", "smart casual", "party"}, {"ethnic", "party", "casual"}, {"home"})
+SEASON_CLASHES = {frozenset({"summer", "winter"})}
+KIDS = {"boys", "girls", "kids"}
+COMPLEMENT_FILE = "complement.json"
+
+
+def _names(p: Product) -> list[str]:
+    return [v.lower() for v in (p.subcategory, p.category, p.article_type) if v]
+
+
+def slot(p: Product) -> str | None:
+    """``top``, ``bottom``, ``full``, ``feet``, ``accessory:<kind>``, or None (not worn in a look)."""
+    names = _names(p)
+    if any(n in NOT_OUTFIT for n in names):
+        return None
+    for n in names:
+        if n in SLOTS:
+            return SLOTS[n]
+    return f"accessory:{(p.article_type or p.subcategory or '?').lower()}"
+
+
+def genders_compatible(a: str | None, b: str | None) -> bool:
+    if not a or not b:
+        return True
+    a, b = a.lower(), b.lower()
+    if a == b:
+        return True
+    if (a in KIDS) != (b in KIDS):
+        return False
+    return "unisex" in (a, b) or (a in KIDS and b in KIDS)
+
+
+def usages_compatible(a: str | None, b: str | None) -> bool:
+    if not a or not b or a.lower() == b.lower():
+        return True
+    return any(a.lower() in g and b.lower() in g for g in USAGE_GROUPS)
+
+
+def seasons_compatible(a: str | None, b: str | None) -> bool:
+    return not a or not b or frozenset({a.lower(), b.lower()}) not in SEASON_CLASHES
+
+
+def rule_score(anchor: Product, candidate: Product) -> float:
+    """Complementarity under the outfit rules: 0 when the pair clashes, else the slot prior."""
+    sa, sb = slot(anchor), slot(candidate)
+    if sb is None or (anchor.article_type and anchor.article_type == candidate.article_type):
+        return 0.0
+    if not (genders_compatible(anchor.gender, candidate.gender)
+            and usages_compatible(anchor.usage, candidate.usage)
+            and seasons_compatible(anchor.season, candidate.season)):
+        return 0.0
+    if sa is None:
+        return ACCESSORY_PRIOR if sb.startswith("accessory:") else 0.0
+    if sb in CLASHES.get(sa, {sa}):
+        return 0.0
+    return RULE_PRIOR.get(frozenset({sa, sb}), ACCESSORY_PRIOR)
+
+
+@dataclass
+class Complementarity:
+    """Category-to-category complementarity in [0, 1] learned from co-purchases.
+
+    ``table[a][b]`` is P(category b | category a) among co-purchases, smoothed toward the overall
+    share of b and divided by the row's maximum; ``support[a]`` counts the co-purchases seen for
+    a. A category with less than ``min_support`` co-purchases uses the rules.
+    """
+
+    table: dict[str, dict[str, float]] = field(default_factory=dict)
+    support: dict[str, int] = field(default_factory=dict)
+    min_support: int = 20
+
+    @classmethod
+    def learn(cls, pairs: Iterable[tuple[str, str]], category_of: dict[str, str | None],
+              smoothing: float = 5.0, min_support: int = 20) -> "Complementarity":
+        """From (product id, product id) co-purchases; both directions count."""
+        counts: dict[str, Counter] = defaultdict(Counter)
+        for a, b in pairs:
+            ca, cb = category_of.get(a), category_of.get(b)
+            if ca and cb:
+                counts[ca][cb] += 1
+                counts[cb][ca] += 1
+        overall = Counter()
+        for row in counts.values():
+            overall.update(row)
+        total = sum(overall.values()) or 1
+        table, support = {}, {}
+        for a, row in counts.items():
+            n = sum(row.values())
+            probs = {b: (row.get(b, 0) + smoothing * overall[b] / total) / (n + smoothing)
+                     for b in overall}
+            top = max(probs.values())
+            table[a] = {b: round(p / top, 6) for b, p in probs.items() if p / top >= 1e-4}
+            support[a] = n
+        return cls(table, support, min_support)
+
+    def knows(self, category: str | None) -> bool:
+        return bool(category) and self.support.get(category, 0) >= self.min_support
+
+    def score(self, anchor: Product, candidate: Product) -> float:
+        if self.knows(anchor.article_type):
+            return self.table[anchor.article_type].get(candidate.article_type or "", 0.0)
+        return rule_score(anchor, candidate)
+
+    def category_score(self, anchor: Product, candidate: Product) -> float:
+        """Complementarity of the two categories alone (gender, usage and season not checked)."""
+        return self.score(_category_only(anchor), _category_only(candidate))
+
+    def source(self, anchor: Product) -> str:
+        return "learned" if self.knows(anchor.article_type) else "rules"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Complementarity":
+        return cls(**json.loads(Path(path).read_text()))
+
+    @classmethod
+    def of_index(cls, index: ProductIndex) -> "Complementarity":
+        """What the index learned at build time (``complement.json``), else rules only."""
+        path = index.generation / COMPLEMENT_FILE if index.generation else None
+        return cls.load(path) if path is not None and path.is_file() else cls()
+
+
+@dataclass(frozen=True)
+class LookWeights:
+    """``score = style * style_similarity + complementarity * category_complementarity``."""
+
+    style: float = 0.5
+    complementarity: float = 0.5
+
+
+@dataclass
+class LookItem:
+    result: SearchResult
+    style: float
+    complementarity: float
+    score: float
+
+    def to_json(self) -> dict:
+        return {**self.result.to_json(), "article_type": self.result.product.article_type,
+                "style": round(self.style, 6), "complementarity": round(self.complementarity, 6),
+                "score": round(self.score, 6)}
+
+
+@dataclass
+class Look:
+    anchor: Product
+    items: list[LookItem]
+    weights: LookWeights
+    source: str                  # "learned" or "rules"
+
+    def to_json(self) -> dict:
+        return {"anchor": {"id": self.anchor.id, "title": self.anchor.title,
+                           "article_type": self.anchor.article_type},
+                "weights": asdict(self.weights), "complementarity_from": self.source,
+                "items": [i.to_json() for i in self.items]}
+
+
+def diverse_top(scores: np.ndarray, categories: Sequence[str], k: int,
+                per_category: int | None) -> np.ndarray:
+    """Indices of the ``k`` best scores with at most ``per_category`` from one category."""
+    order = np.argsort(-scores, kind="stable")
+    if per_category is None:
+        return order[:k]
+    taken: Counter = Counter()
+    out = []
+    for i in order:
+        if taken[categories[i]] < per_category:
+            taken[categories[i]] += 1
+            out.append(i)
+            if len(out) == k:
+                break
+    return np.array(out, dtype=np.int64)
+
+
+def category_stats(index: ProductIndex) -> list[Product]:
+    """One representative per article type in the index (its most common subcategory, category
+    and gender), enough to apply the category rules."""
+    rows = index.db.execute(
+        "SELECT article_type, subcategory, category, COUNT(*) FROM products "
+        "WHERE article_type IS NOT NULL GROUP BY article_type, subcategory, category "
+        "ORDER BY COUNT(*) DESC")
+    seen = {}
+    for article_type, sub, cat, _ in rows:
+        seen.setdefault(article_type, Product(id="", article_type=article_type, subcategory=sub,
+                                              category=cat))
+    return list(seen.values())
+
+
+def complete_the_look(index: ProductIndex, anchor: Product, vector: np.ndarray,
+                      complementarity: Complementarity | None = None, k: int = 10,
+                      weights: LookWeights = LookWeights(), per_category: int | None = 2,
+                      categories: int = 12, per_search: int = 40) -> Look:
+    """Up to ``k`` products that complete ``anchor`` (fused-space ``vector``).
+
+    The ``categories`` most complementary article types are searched for the ``per_search``
+    products closest in style; candidates are scored, and at most ``per_category`` kept per type.
+    """
+    comp = complementarity or Complementarity()
+    kinds = [(rep, comp.category_score(anchor, rep)) for rep in category_stats(index)]
+    kinds = sorted([kv for kv in kinds if kv[1] > 0], key=lambda kv: -kv[1])[:categories]
+    candidates: list[tuple[SearchResult, float]] = []
+    for rep, _ in kinds:
+        for hit in index.search(vector, per_search, Filters(article_type=rep.article_type),
+                                exclude=[anchor.id] if anchor.id else ()):
+            c = comp.score(anchor, hit.product)
+            if c > 0:
+                candidates.append((hit, c))
+    if not candidates:
+        return Look(anchor, [], weights, comp.source(anchor))
+    style = np.array([h.score for h, _ in candidates])
+    compl = np.array([c for _, c in candidates])
+    score = weights.style * style + weights.complementarity * compl
+    top = diverse_top(score, [h.product.article_type or "" for h, _ in candidates], k, per_category)
+    items = [LookItem(candidates[i][0], float(style[i]), float(compl[i]), float(score[i])) for i in top]
+    return Look(anchor, items, weights, comp.source(anchor))
+
+
+def _category_only(p: Product) -> Product:
+    return Product(id=p.id, article_type=p.article_type, subcategory=p.subcategory,
+                   category=p.category)
