@@ -89,19 +89,20 @@ def cmd_complete(args) -> None:
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
-    if args.style < 0 or args.complementarity < 0:
-        raise UsageError("--style and --complementarity must not be negative")
+    if min(args.style, args.complementarity, args.popularity) < 0:
+        raise UsageError("--style, --complementarity and --popularity must not be negative")
     searcher = Searcher(args.index)
     look = searcher.complete(args.item, args.image, args.k,
-                             LookWeights(args.style, args.complementarity),
+                             LookWeights(args.style, args.complementarity, args.popularity),
                              args.per_category or None)
     if args.json:
         print(json.dumps(look.to_json()))
         return
     a = look.anchor
+    w = look.weights
     print(f"completing {a.id or 'photo'} {a.title or ''} [{a.article_type or '-'}]; "
-          f"score = {look.weights.style:g} * style + {look.weights.complementarity:g} * "
-          f"complementarity ({look.source})")
+          f"score = {w.style:g} * style + {w.complementarity:g} * complementarity "
+          f"({look.source}) + {w.popularity:g} * popularity")
     for rank, item in enumerate(look.items, 1):
         r = item.result
         print(f"{rank:3d}. {item.score:.3f} (style {item.style:.3f}, compl. {item.complementarity:.3f})"
@@ -254,6 +255,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--style", type=float, default=0.5, help="weight a of style similarity")
     c.add_argument("--complementarity", type=float, default=0.5,
                    help="weight b of category complementarity")
+    c.add_argument("--popularity", type=float, default=0.0,
+                   help="weight c of co-purchase popularity (indexes built with purchase data)")
     c.add_argument("--per-category", type=int, default=2,
                    help="at most this many products of one article type (0: no limit)")
     c.add_argument("--json", action="store_true")

@@ -1,12 +1,14 @@
 """Complete the look: products from other, compatible categories, ranked by
-``score = a * style + b * complementarity``.
+``score = a * style + b * complementarity + c * popularity``.
 
 - *style* is the cosine similarity of the two products' fused vectors;
 - *complementarity* is how well the candidate's category goes with the anchor's. It is learned
   from co-purchases (pairs of products bought together) as a category-to-category table, and
   falls back to outfit rules from the catalogue's category tree where nothing was learned for the
   anchor's category: slots that do not clash (no second shirt, no trousers with a dress), gender,
-  usage and season compatible.
+  usage and season compatible;
+- *popularity* is how often the candidate was bought with anything (log-scaled to [0, 1]; 0
+  without purchase data).
 """
 from __future__ import annotations
 
@@ -111,13 +113,17 @@ class Complementarity:
     table: dict[str, dict[str, float]] = field(default_factory=dict)
     support: dict[str, int] = field(default_factory=dict)
     min_support: int = 20
+    popularity: dict[str, float] = field(default_factory=dict)     # product id -> [0, 1]
 
     @classmethod
     def learn(cls, pairs: Iterable[tuple[str, str]], category_of: dict[str, str | None],
               smoothing: float = 5.0, min_support: int = 20) -> "Complementarity":
         """From (product id, product id) co-purchases; both directions count."""
         counts: dict[str, Counter] = defaultdict(Counter)
+        bought: Counter = Counter()
         for a, b in pairs:
+            bought[a] += 1
+            bought[b] += 1
             ca, cb = category_of.get(a), category_of.get(b)
             if ca and cb:
                 counts[ca][cb] += 1
@@ -134,7 +140,9 @@ class Complementarity:
             top = max(probs.values())
             table[a] = {b: round(p / top, 6) for b, p in probs.items() if p / top >= 1e-4}
             support[a] = n
-        return cls(table, support, min_support)
+        top = np.log1p(max(bought.values(), default=1))
+        popularity = {pid: round(float(np.log1p(n) / top), 6) for pid, n in bought.items()}
+        return cls(table, support, min_support, popularity)
 
     def knows(self, category: str | None) -> bool:
         return bool(category) and self.support.get(category, 0) >= self.min_support
@@ -167,10 +175,12 @@ class Complementarity:
 
 @dataclass(frozen=True)
 class LookWeights:
-    """``score = style * style_similarity + complementarity * category_complementarity``."""
+    """``score = style * similarity + complementarity * category complementarity
+    + popularity * co-purchase popularity``."""
 
     style: float = 0.5
     complementarity: float = 0.5
+    popularity: float = 0.0
 
 
 @dataclass
@@ -178,12 +188,13 @@ class LookItem:
     result: SearchResult
     style: float
     complementarity: float
+    popularity: float
     score: float
 
     def to_json(self) -> dict:
         return {**self.result.to_json(), "article_type": self.result.product.article_type,
                 "style": round(self.style, 6), "complementarity": round(self.complementarity, 6),
-                "score": round(self.score, 6)}
+                "popularity": round(self.popularity, 6), "score": round(self.score, 6)}
 
 
 @dataclass
@@ -254,9 +265,11 @@ def complete_the_look(index: ProductIndex, anchor: Product, vector: np.ndarray,
         return Look(anchor, [], weights, comp.source(anchor))
     style = np.array([h.score for h, _ in candidates])
     compl = np.array([c for _, c in candidates])
-    score = weights.style * style + weights.complementarity * compl
+    pop = np.array([comp.popularity.get(h.id, 0.0) for h, _ in candidates])
+    score = weights.style * style + weights.complementarity * compl + weights.popularity * pop
     top = diverse_top(score, [h.product.article_type or "" for h, _ in candidates], k, per_category)
-    items = [LookItem(candidates[i][0], float(style[i]), float(compl[i]), float(score[i])) for i in top]
+    items = [LookItem(candidates[i][0], float(style[i]), float(compl[i]), float(pop[i]),
+                      float(score[i])) for i in top]
     return Look(anchor, items, weights, comp.source(anchor))
 
 

@@ -90,7 +90,8 @@ def test_cli_complete(index_dir):
                            "--json"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert out["anchor"]["id"] == pid and out["weights"] == {"style": 1.0, "complementarity": 0.0}
+    assert out["anchor"]["id"] == pid and out["weights"] == {"style": 1.0, "complementarity": 0.0,
+                                                             "popularity": 0.0}
     assert out["complementarity_from"] == "rules" and 0 < len(out["items"]) <= 5
     assert all(r["score"] == pytest.approx(r["style"]) for r in out["items"])
     bad = subprocess.run([sys.executable, "-m", "retrieval", "complete", "--index", str(index_dir),

@@ -51,11 +51,16 @@ def sampled_candidates(train: sp.csr_matrix, users: np.ndarray, targets: np.ndar
 
 
 def evaluate(method, train: sp.csr_matrix, users: np.ndarray, targets: np.ndarray,
-             sampled: np.ndarray, popularity: np.ndarray) -> dict[str, np.ndarray]:
+             sampled: np.ndarray, popularity: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Per-user metrics; equal scores are ordered at random (a method that scores most articles
+    0, like ItemKNN, neither gains nor loses from ties)."""
+    rng = np.random.default_rng(seed)
     full_ranks, sampled_ranks, tops = [], [], []
     for start in range(0, len(users), CHUNK):
         u, t = users[start:start + CHUNK], targets[start:start + CHUNK]
         scores = method.scores(u).astype(np.float64)
+        scale = np.abs(scores).max(1, keepdims=True) + 1.0
+        scores += 1e-9 * scale * rng.random(scores.shape)          # random tie-breaking
         s = sampled[start:start + CHUNK]
         sampled_ranks.append(M.target_ranks(np.take_along_axis(scores, s, 1), np.zeros(len(u), int)))
         seen = train[u].tocoo()
@@ -101,7 +106,8 @@ def run(ctx) -> SuiteResult:
                MultimodalRecommender(content, len(types), seed=ctx.seed)]
     results = {}
     for method in methods:
-        results[method.name] = evaluate(method.fit(train), train, users, targets, sampled, popularity)
+        results[method.name] = evaluate(method.fit(train), train, users, targets, sampled, popularity,
+                                         ctx.seed)
     no_text = ~feats.has_text[targets]
     summary = {m: {k: stat(v) for k, v in r.items()} for m, r in results.items()}
     for m, r in results.items():
