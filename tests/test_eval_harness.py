@@ -27,3 +27,31 @@ def test_eval_writes_metrics_and_report(tmp_path, myntra):
     report = (out / "report.md").read_text()
     assert "## alignment" in report and "## retrieval" in report and "retrieval.png" in report
     assert (out / "retrieval.png").stat().st_size > 0
+
+
+def test_complement_and_personal_suites_on_an_hm_slice(tmp_path, myntra):
+    """Both H&M suites run end to end on the first 800 articles, print their tables with the
+    baselines of the same run, and keep held-out answers out of training."""
+    out = tmp_path / "report"
+    done = subprocess.run(
+        [sys.executable, "-m", "eval", "--suite", "complement", "--suite", "personal",
+         "--limit", "800", "--catalog", str(myntra), "--out", str(out)],
+        capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    comp = metrics["complement"]
+    assert comp["config"]["items"] == 800 and comp["config"]["test anchors"] > 10
+    assert {"popularity", "nearest neighbour", "ours, at most 2 per type"} <= set(comp["metrics"]["methods"])
+    for method in comp["metrics"]["methods"].values():
+        assert 0 <= method["Recall@10"]["mean"] <= 1
+    weights = comp["config"]["weights (style, complementarity, popularity)"]
+    assert all(abs(sum(w) - 1) < 1e-3 for w in weights.values())
+    personal = metrics["personal"]
+    methods = personal["metrics"]["methods"]
+    assert set(methods) == {"Random", "MostPopular", "ItemKNN", "UserKNN", "Recency profile",
+                            "Multimodal two-tower (PixelRec-style)"}
+    assert personal["config"]["test customers"] > 10
+    for m in methods.values():
+        assert 0 <= m["Recall@10"]["mean"] <= m["HR@10 (1+20)"]["mean"] <= 1
+    assert "suite: complement" in done.stdout and "suite: personal" in done.stdout
+    assert (out / "complement.png").stat().st_size > 0 and (out / "personal.png").stat().st_size > 0
