@@ -2,7 +2,8 @@
 
 An item is its id embedding plus projections of its image features, its text features and its
 category, fused by attention over the modalities it has (a product without text is its image,
-category and id). A user is a user embedding plus the mean of the items they interacted with.
+category and id). A user is a user embedding plus the recency-weighted mean of the items they
+interacted with (``retrieval.personal.recency_weights``; a plain mean without days).
 Trained with BCE on observed vs. sampled items and, optionally, an InfoNCE loss that aligns each
 item's image and text projections; Adam.
 """
@@ -16,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import trange
+
+from .personal import DAY_HALF_LIFE, recency_weights
 
 
 @dataclass
@@ -70,14 +73,17 @@ class MultimodalRecommender:
 
     def __init__(self, content: ItemContent, n_categories: int, dim: int = 64, epochs: int = 15,
                  negatives: int = 4, batch_size: int = 1024, lr: float = 1e-3,
-                 weight_decay: float = 1e-5, contrastive: float = 0.1, seed: int = 0):
+                 weight_decay: float = 1e-5, contrastive: float = 0.1, seed: int = 0,
+                 days: sp.csr_matrix | None = None, day_half_life: float = DAY_HALF_LIFE):
+        """``days``: users x items matrix of interaction days (weights the history by recency)."""
         self.content, self.n_categories, self.dim = content, n_categories, dim
+        self.days, self.day_half_life = days, day_half_life
         self.epochs, self.negatives, self.batch_size = epochs, negatives, batch_size
         self.lr, self.weight_decay, self.contrastive, self.seed = lr, weight_decay, contrastive, seed
         self.losses: list[float] = []
 
     def _users(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """User vectors: their embedding plus the mean item vector of their history."""
+        """User vectors: their embedding plus the weighted mean item vector of their history."""
         history = torch.sparse.mm(self.history_mean, items)   # (all users, dim)
         return self.user_ids(users) + history[users]
 
@@ -89,8 +95,7 @@ class MultimodalRecommender:
         self.items = ItemTower(self.content, self.n_categories, self.dim)
         self.user_ids = nn.Embedding(n_users, self.dim)
         nn.init.normal_(self.user_ids.weight, std=0.01)
-        rows = sp.diags(1.0 / np.maximum(np.asarray(matrix.sum(1)).ravel(), 1)) @ matrix
-        rows = rows.tocoo()
+        rows = self._history_weights(matrix).tocoo()
         self.history_mean = torch.sparse_coo_tensor(
             np.vstack([rows.row, rows.col]), rows.data.astype(np.float32), rows.shape,
             check_invariants=True).coalesce()
@@ -123,6 +128,18 @@ class MultimodalRecommender:
             self.losses.append(total)
         self.items.eval()
         return self
+
+    def _history_weights(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """Each user's row of weights over their items, summing to 1."""
+        weights = matrix.astype(np.float32).tocsr()
+        if self.days is not None:
+            days = self.days.tocsr()
+            for u in range(weights.shape[0]):
+                start, end = weights.indptr[u], weights.indptr[u + 1]
+                if end > start:
+                    d = np.asarray(days[u, weights.indices[start:end]].todense()).ravel()
+                    weights.data[start:end] = recency_weights(d, end - start, self.day_half_life)
+        return (sp.diags(1.0 / np.maximum(np.asarray(weights.sum(1)).ravel(), 1e-12)) @ weights).tocsr()
 
     def _alignment_loss(self, rng, both: np.ndarray, size: int = 256) -> torch.Tensor:
         rows = torch.from_numpy(rng.choice(both, min(size, len(both)), replace=False))

@@ -96,3 +96,17 @@ def test_multimodal_model_learns_taste_from_content(features, catalog):
     with torch.no_grad():
         w = model.items.attention_weights(torch.from_numpy(test_a[:5]))
     assert torch.all(w[:, 2] == 0) and torch.allclose(w.sum(1), torch.ones(5))
+
+
+def test_model_history_is_recency_weighted(features, catalog):
+    import scipy.sparse as sp
+
+    m = toy_matrix()
+    days = sp.csr_matrix((np.array([10, 20, 40], np.float32), ([0, 0, 0], [0, 1, 5])), shape=m.shape)
+    content = ItemContent(features.image[:7], features.text[:7], np.zeros(7, int),
+                          features.has_image[:7], features.has_text[:7])
+    model = MultimodalRecommender(content, 0, days=days, day_half_life=20)
+    w = model._history_weights(m).toarray()
+    expected = np.array([0.5 ** 1.5, 0.5, 1.0])                   # 30, 20 and 0 days old
+    assert w[0, [0, 1, 5]] == pytest.approx(expected / expected.sum())
+    assert w[3, [3, 4, 5]] == pytest.approx([1 / 3] * 3)          # no days: a plain mean

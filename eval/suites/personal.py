@@ -103,7 +103,7 @@ def run(ctx) -> SuiteResult:
                           feats.has_image, feats.has_text)
     methods = [RandomScores(ctx.seed), MostPopular(), ItemKNN(), UserKNN(),
                ProfileScores(hm.fused, days),
-               MultimodalRecommender(content, len(types), seed=ctx.seed)]
+               MultimodalRecommender(content, len(types), seed=ctx.seed, days=days)]
     results = {}
     for method in methods:
         results[method.name] = evaluate(method.fit(train), train, users, targets, sampled, popularity,
@@ -126,7 +126,8 @@ def run(ctx) -> SuiteResult:
                 "test articles without text": int(no_text.sum()),
                 "skipped purchases": len(report.issues), "k": K,
                 "model": {"dim": model.dim, "epochs": model.epochs, "negatives": model.negatives,
-                          "contrastive": model.contrastive, "lr": model.lr}},
+                          "contrastive": model.contrastive, "lr": model.lr,
+                          "history half-life (days)": model.day_half_life}},
         columns=["method", *columns],
         rows=rows,
         metrics={"methods": summary,
