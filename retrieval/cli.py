@@ -111,14 +111,32 @@ def cmd_complete(args) -> None:
         print("no compatible products")
 
 
+def day_number(text: str) -> float:
+    """A number of days, or an ISO date / date-time (as days since 1970-01-01)."""
+    from datetime import datetime, timezone
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--when {text!r}: not a number of days or an ISO date") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp() / 86400
+
+
 def cmd_recommend(args) -> None:
     from .search import Searcher
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
-    if args.days and len(args.days) != len(args.history):
-        raise UsageError(f"--days has {len(args.days)} values for {len(args.history)} --history ids")
-    results = Searcher(args.index).for_history(args.history, args.days, args.k, _filters(args))
+    if args.when and len(args.when) != len(args.history):
+        raise UsageError(f"--when has {len(args.when)} values for {len(args.history)} --history ids")
+    days = [day_number(w) for w in args.when] if args.when else None
+    results = Searcher(args.index).for_history(args.history, days, args.k, _filters(args))
     if args.json:
         print(json.dumps({"results": [r.to_json() for r in results]}))
         return
@@ -265,8 +283,9 @@ def parser() -> argparse.ArgumentParser:
     h = sub.add_parser("recommend", help="recommend from a browsing history")
     h.add_argument("--index", required=True)
     h.add_argument("--history", nargs="+", required=True, help="product ids, oldest first")
-    h.add_argument("--days", nargs="+", type=float,
-                   help="day of each viewed product (e.g. days since an epoch); default: order only")
+    h.add_argument("--when", nargs="+",
+                   help="when each product was viewed: ISO dates/times or numbers of days; "
+                        "default: only their order counts")
     h.add_argument("--k", type=int, default=10)
     h.add_argument("--json", action="store_true")
     add_filter_options(h)

@@ -110,3 +110,16 @@ def test_model_history_is_recency_weighted(features, catalog):
     expected = np.array([0.5 ** 1.5, 0.5, 1.0])                   # 30, 20 and 0 days old
     assert w[0, [0, 1, 5]] == pytest.approx(expected / expected.sum())
     assert w[3, [3, 4, 5]] == pytest.approx([1 / 3] * 3)          # no days: a plain mean
+
+
+def test_cli_recommend_reads_dates(index_dir):
+    ids = ProductIndex.load(index_dir).all_ids()
+    run = lambda *extra: subprocess.run(
+        [sys.executable, "-m", "retrieval", "recommend", "--index", str(index_dir), "--history",
+         ids[0], ids[1], "--json", *extra], capture_output=True, text=True, timeout=300)
+    dated = run("--when", "2026-01-01", "2026-03-02T00:00")
+    assert dated.returncode == 0, dated.stderr
+    as_days = run("--when", "0", "60")
+    assert json.loads(dated.stdout) == json.loads(as_days.stdout)
+    bad = run("--when", "yesterday", "today")
+    assert bad.returncode == 2 and "'yesterday'" in bad.stderr
