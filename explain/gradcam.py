@@ -1,0 +1,93 @@
+"""Grad-CAM for a *similarity*: which regions of a product photo make its image vector close to
+a query vector (pytorch-grad-cam on the image tower's last convolution, ``conv_head``)."""
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.image import show_cam_on_image
+from torch import nn
+
+from retrieval.encoders import ClipEncoder
+
+
+class SimilarityTarget:
+    """Grad-CAM target: cosine similarity of the model output with a fixed unit vector."""
+
+    def __init__(self, vector: np.ndarray):
+        self.vector = F.normalize(torch.as_tensor(np.asarray(vector), dtype=torch.float32), dim=-1)
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        return (F.normalize(output, dim=-1) * self.vector).sum()
+
+
+class ImageToShared(nn.Module):
+    """Pixels -> shared-space image vector (tower, then projection), unnormalised."""
+
+    def __init__(self, encoder: ClipEncoder):
+        super().__init__()
+        self.visual = encoder.model.visual
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.visual(pixels)
+
+
+@dataclass
+class HeatMap:
+    """Grad-CAM over a product photo: ``cam`` in [0, 1] at the photo's own size (rows x cols)."""
+
+    cam: np.ndarray
+    similarity: float            # cosine of the photo's vector with the query vector
+    seconds: float
+
+    def overlay(self, photo: Image.Image, weight: float = 0.5) -> Image.Image:
+        rgb = np.asarray(photo.convert("RGB").resize(self.cam.shape[::-1]), dtype=np.float32) / 255
+        return Image.fromarray(show_cam_on_image(rgb, self.cam, use_rgb=True, image_weight=weight))
+
+    def overlay_png(self, photo: Image.Image) -> bytes:
+        buf = io.BytesIO()
+        self.overlay(photo).save(buf, format="PNG")
+        return buf.getvalue()
+
+
+def content_box(encoder: ClipEncoder, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of where a photo of ``size`` lands in the preprocessed frame
+    (the rest is padding): found by preprocessing a black photo on the white fill."""
+    frame = encoder.preprocess(Image.new("RGB", size, (0, 0, 0)))[0].numpy()
+    rows, cols = np.flatnonzero((frame < 0).any(1)), np.flatnonzero((frame < 0).any(0))
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+
+
+class SimilarityCAM:
+    """Reusable Grad-CAM for one encoder (the hooks are set up once)."""
+
+    def __init__(self, encoder: ClipEncoder):
+        self.encoder = encoder
+        self.model = ImageToShared(encoder).eval()
+        layer = getattr(getattr(encoder.model.visual, "trunk", None), "conv_head", None)
+        if layer is None:
+            raise ValueError(f"{encoder.name}: Grad-CAM needs a timm convolutional image tower "
+                             "with a conv_head layer")
+        self.cam = GradCAM(self.model, [layer])
+        self.cam.compute_input_gradient = True     # the towers are frozen: gradients need an input
+
+    def __call__(self, photo: Image.Image, query_vector: np.ndarray) -> HeatMap:
+        start = time.perf_counter()
+        photo = photo.convert("RGB")
+        pixels = self.encoder.preprocess(photo).unsqueeze(0)
+        target = SimilarityTarget(query_vector)
+        frame = self.cam(input_tensor=pixels, targets=[target])[0]
+        with torch.no_grad():
+            similarity = float(target(self.model(pixels)[0]))
+        top, left, bottom, right = content_box(self.encoder, photo.size)
+        crop = frame[top:bottom, left:right]
+        cam = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(photo.size,
+                                                                                  Image.BILINEAR))
+        cam = np.clip(cam, 0.0, 1.0)
+        return HeatMap(cam, similarity, time.perf_counter() - start)
