@@ -43,7 +43,7 @@ RULE_PRIOR = {frozenset({"top", "bottom"}): 1.0, frozenset({"top", "feet"}): 0.9
               frozenset({"bottom", "feet"}): 0.9, frozenset({"full", "feet"}): 1.0}
 ACCESSORY_PRIOR = 0.7
 USAGE_GROUPS = ({"casual", "smart casual", "travel", "party", "sports"},
-                {"formal", "smart casual", "party"}, {"ethnic", "party", "casual"}, {"home"})
+                {"formal", "smart casual", "party"}, {"ethnic", "party"}, {"home"})
 SEASON_CLASHES = {frozenset({"summer", "winter"})}
 KIDS = {"boys", "girls", "kids"}
 COMPLEMENT_FILE = "complement.json"
@@ -211,17 +211,20 @@ class Look:
                 "items": [i.to_json() for i in self.items]}
 
 
-def diverse_top(scores: np.ndarray, categories: Sequence[str], k: int,
-                per_category: int | None) -> np.ndarray:
-    """Indices of the ``k`` best scores with at most ``per_category`` from one category."""
+def diverse_top(scores: np.ndarray, groups: Sequence[tuple[Sequence[str], int | None]],
+                k: int) -> np.ndarray:
+    """Indices of the ``k`` best scores such that, for each ``(labels, cap)`` in ``groups``, at
+    most ``cap`` share a label (e.g. article types capped at 2 and outfit slots at 3)."""
     order = np.argsort(-scores, kind="stable")
-    if per_category is None:
+    groups = [(labels, cap) for labels, cap in groups if cap is not None]
+    if not groups:
         return order[:k]
-    taken: Counter = Counter()
+    taken = [Counter() for _ in groups]
     out = []
     for i in order:
-        if taken[categories[i]] < per_category:
-            taken[categories[i]] += 1
+        if all(t[labels[i]] < cap for t, (labels, cap) in zip(taken, groups)):
+            for t, (labels, _) in zip(taken, groups):
+                t[labels[i]] += 1
             out.append(i)
             if len(out) == k:
                 break
@@ -245,17 +248,25 @@ def category_stats(index: ProductIndex) -> list[Product]:
 def complete_the_look(index: ProductIndex, anchor: Product, vector: np.ndarray,
                       complementarity: Complementarity | None = None, k: int = 10,
                       weights: LookWeights = LookWeights(), per_category: int | None = 2,
-                      categories: int = 12, per_search: int = 40) -> Look:
+                      per_slot: int | None = 3, types_per_slot: int = 4,
+                      per_search: int = 40) -> Look:
     """Up to ``k`` products that complete ``anchor`` (fused-space ``vector``).
 
-    The ``categories`` most complementary article types are searched for the ``per_search``
-    products closest in style; candidates are scored, and at most ``per_category`` kept per type.
+    For each outfit slot (bottom, feet, each kind of accessory, ...) the ``types_per_slot`` most
+    complementary article types are searched for the ``per_search`` products closest in style;
+    candidates are scored, keeping at most ``per_category`` of one article type and ``per_slot``
+    of one slot, so that a look spans trousers, shoes, a belt and a watch rather than ten jeans.
     """
     comp = complementarity or Complementarity()
-    kinds = [(rep, comp.category_score(anchor, rep)) for rep in category_stats(index)]
-    kinds = sorted([kv for kv in kinds if kv[1] > 0], key=lambda kv: -kv[1])[:categories]
+    by_slot: dict[str, list[tuple[float, Product]]] = defaultdict(list)
+    for rep in category_stats(index):
+        c = comp.category_score(anchor, rep)
+        if c > 0:
+            by_slot[slot(rep) or "other"].append((c, rep))
+    kinds = [rep for reps in by_slot.values()
+             for _, rep in sorted(reps, key=lambda cr: -cr[0])[:types_per_slot]]
     candidates: list[tuple[SearchResult, float]] = []
-    for rep, _ in kinds:
+    for rep in kinds:
         for hit in index.search(vector, per_search, Filters(article_type=rep.article_type),
                                 exclude=[anchor.id] if anchor.id else ()):
             c = comp.score(anchor, hit.product)
@@ -267,7 +278,9 @@ def complete_the_look(index: ProductIndex, anchor: Product, vector: np.ndarray,
     compl = np.array([c for _, c in candidates])
     pop = np.array([comp.popularity.get(h.id, 0.0) for h, _ in candidates])
     score = weights.style * style + weights.complementarity * compl + weights.popularity * pop
-    top = diverse_top(score, [h.product.article_type or "" for h, _ in candidates], k, per_category)
+    types = [h.product.article_type or "" for h, _ in candidates]
+    slots = [slot(h.product) or "other" for h, _ in candidates]
+    top = diverse_top(score, [(types, per_category), (slots, per_slot)], k)
     items = [LookItem(candidates[i][0], float(style[i]), float(compl[i]), float(pop[i]),
                       float(score[i])) for i in top]
     return Look(anchor, items, weights, comp.source(anchor))

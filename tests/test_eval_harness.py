@@ -41,7 +41,7 @@ def test_complement_and_personal_suites_on_an_hm_slice(tmp_path, myntra):
     metrics = json.loads((out / "metrics.json").read_text())
     comp = metrics["complement"]
     assert comp["config"]["items"] == 800 and comp["config"]["test anchors"] > 10
-    assert {"popularity", "nearest neighbour", "ours, at most 2 per type"} <= set(comp["metrics"]["methods"])
+    assert {"popularity", "nearest neighbour", "ours, at most 2 per type and 3 per slot"} <= set(comp["metrics"]["methods"])
     for method in comp["metrics"]["methods"].values():
         assert 0 <= method["Recall@10"]["mean"] <= 1
     weights = comp["config"]["weights (style, complementarity, popularity)"]

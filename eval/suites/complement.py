@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from retrieval import metrics as M
-from retrieval.complement import Complementarity, LookWeights, diverse_top
+from retrieval.complement import Complementarity, LookWeights, diverse_top, slot
 from retrieval.ingest import IngestReport
 from retrieval.interactions import read_pairs, read_transactions, same_day_pairs
 from retrieval.splits import assert_disjoint, in_test
@@ -29,6 +29,7 @@ from . import SuiteResult
 
 K = 10
 PER_CATEGORY = 2
+PER_SLOT = 3
 COMP_GRID = (0.0, 0.05, 0.1, 0.25, 0.5)        # per unit of style weight
 POP_GRID = (0.0, 0.05, 0.1, 0.2, 0.4)
 
@@ -37,8 +38,9 @@ class Ranker:
     """Scores every candidate for one anchor row, from what the training co-purchases taught."""
 
     def __init__(self, fused: np.ndarray, types: np.ndarray, candidates: np.ndarray,
-                 train_pairs: list[tuple[str, str]], ids: list[str]):
+                 train_pairs: list[tuple[str, str]], ids: list[str], slots: list[str]):
         self.fused, self.types, self.candidates = fused, types, candidates
+        self.cand_slots = [slots[c] for c in candidates]
         self.comp = Complementarity.learn(train_pairs, {pid: t or None for pid, t in zip(ids, types)})
         self.popularity = np.array([self.comp.popularity.get(ids[c], 0.0) for c in candidates])
         self.cand_types = types[candidates]
@@ -63,7 +65,8 @@ class Ranker:
             score = (weights.style * style + weights.complementarity * comp
                      + weights.popularity * self.popularity)
         score[self.candidates == anchor] = -np.inf
-        return self.candidates[diverse_top(score, self.cand_types, K, per_category)]
+        caps = [(self.cand_types, per_category), (self.cand_slots, PER_SLOT if per_category else None)]
+        return self.candidates[diverse_top(score, caps, K)]
 
 
 def evaluate(ranker: Ranker, anchors: list[int], truth: dict[int, set[int]], method: str,
@@ -123,16 +126,17 @@ def run(ctx) -> SuiteResult:
     valid_rows = sorted(row[a] for a in valid if truth[row[a]])
 
     # weights are chosen on validation anchors, with a ranker that has not seen those either
+    slots = [slot(p) or "other" for p in products]
     tune = Ranker(fused, types, candidates,
-                  [(a, b) for a, b in train if a not in valid and b not in valid], ids)
-    variants = {"ours, at most 2 per type": (PER_CATEGORY, True),
+                  [(a, b) for a, b in train if a not in valid and b not in valid], ids, slots)
+    variants = {"ours, at most 2 per type and 3 per slot": (PER_CATEGORY, True),
                 "ours, no per-type cap": (None, True),
                 "ours without popularity, no cap": (None, False)}
     chosen, grids = {}, {}
     for name, (cap, pop) in variants.items():
         chosen[name], grids[name] = tuned(tune, valid_rows, truth, cap, pop)
 
-    ranker = Ranker(fused, types, candidates, train, ids)
+    ranker = Ranker(fused, types, candidates, train, ids, slots)
     methods = {"popularity": (None, None), "nearest neighbour": (None, None),
                **{n: (chosen[n], variants[n][0]) for n in variants}}
     results, cross = {}, {}
