@@ -12,7 +12,8 @@ from retrieval.alignment import text_to_image_scores, train_alignment
 from retrieval.build import DEFAULT_FUSION
 from retrieval.embed import Features, project, tower_features
 from retrieval.encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
-from retrieval.fusion import create_fusion, item_labels
+from retrieval.fusion import Fusion, create_fusion, item_labels
+from retrieval.index import ProductIndex
 from retrieval.ingest import Catalog, load_catalog
 from retrieval.settings import hm_dir
 from retrieval.splits import Split, assert_disjoint, holdout_split
@@ -63,13 +64,24 @@ class Context:
         return project(self.features, self.encoder)
 
     @cached_property
-    def fused(self) -> np.ndarray:
-        """Every item's fused vector (the default fusion, fitted on the training split)."""
+    def fusion(self) -> Fusion:
+        """The default fusion, fitted on the training split."""
         rows = self.split.train
         labels = item_labels(self.catalog.products)
-        fusion = create_fusion(DEFAULT_FUSION, seed=self.seed).fit(
+        return create_fusion(DEFAULT_FUSION, seed=self.seed).fit(
             self.embeddings.subset(rows), [labels[i] for i in rows])
-        return fusion.items(self.embeddings)
+
+    @cached_property
+    def fused(self) -> np.ndarray:
+        """Every item's fused vector."""
+        return self.fusion.items(self.embeddings)
+
+    @cached_property
+    def index(self) -> ProductIndex:
+        """The whole catalogue in an in-memory index (the trained encoder, the default fusion)."""
+        index = ProductIndex(self.fusion, self.encoder.embed_dim, encoder="")
+        index.add(self.catalog.products, self.embeddings)
+        return index
 
     @cached_property
     def hm(self) -> "Context":

@@ -1,5 +1,9 @@
 """Grad-CAM for a *similarity*: which regions of a product photo make its image vector close to
-a query vector (pytorch-grad-cam on the image tower's last convolution, ``conv_head``)."""
+a query vector (pytorch-grad-cam, with the cosine similarity as the target).
+
+The default is LayerCAM on ``blocks.1`` (32 x 32 cells at 128 px): in the ``faithfulness``
+benchmark its evidence beat random removal for more matches than classic Grad-CAM on the last
+convolution (``conv_head``, 4 x 4 cells), which stays available."""
 from __future__ import annotations
 
 import io
@@ -10,7 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam import (AblationCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM,
+                             ScoreCAM)
 from pytorch_grad_cam.utils.image import show_cam_on_image
 from torch import nn
 
@@ -45,6 +50,7 @@ class HeatMap:
     cam: np.ndarray
     similarity: float            # cosine of the photo's vector with the query vector
     seconds: float
+    grid: int                    # the explained layer's resolution (cells across the frame)
 
     def overlay(self, photo: Image.Image, weight: float = 0.5) -> Image.Image:
         rgb = np.asarray(photo.convert("RGB").resize(self.cam.shape[::-1]), dtype=np.float32) / 255
@@ -64,17 +70,27 @@ def content_box(encoder: ClipEncoder, size: tuple[int, int]) -> tuple[int, int, 
     return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
 
 
-class SimilarityCAM:
-    """Reusable Grad-CAM for one encoder (the hooks are set up once)."""
+METHODS = {"gradcam": GradCAM, "layercam": LayerCAM, "gradcam++": GradCAMPlusPlus,
+           "hirescam": HiResCAM, "scorecam": ScoreCAM, "ablationcam": AblationCAM}
+DEFAULT_LAYER, DEFAULT_METHOD = "blocks.1", "layercam"
 
-    def __init__(self, encoder: ClipEncoder):
+
+class SimilarityCAM:
+    """Reusable Grad-CAM for one encoder (the hooks are set up once). ``layer`` names a module
+    of the timm image tower (``conv_head`` is 4 x 4 at 128 px, ``blocks.1`` 32 x 32), or several
+    separated by commas (their maps are averaged); ``method`` one of ``METHODS``."""
+
+    def __init__(self, encoder: ClipEncoder, layer: str = DEFAULT_LAYER, method: str = DEFAULT_METHOD):
         self.encoder = encoder
         self.model = ImageToShared(encoder).eval()
-        layer = getattr(getattr(encoder.model.visual, "trunk", None), "conv_head", None)
-        if layer is None:
+        trunk = getattr(encoder.model.visual, "trunk", None)
+        try:
+            targets = [trunk.get_submodule(name.strip()) for name in layer.split(",")]
+        except AttributeError:
             raise ValueError(f"{encoder.name}: Grad-CAM needs a timm convolutional image tower "
-                             "with a conv_head layer")
-        self.cam = GradCAM(self.model, [layer])
+                             f"with the layers {layer!r}") from None
+        self.cam = METHODS[method](self.model, targets)
+        self.layer, self.method = layer, method
         self.cam.compute_input_gradient = True     # the towers are frozen: gradients need an input
 
     def __call__(self, photo: Image.Image, query_vector: np.ndarray) -> HeatMap:
@@ -83,6 +99,7 @@ class SimilarityCAM:
         pixels = self.encoder.preprocess(photo).unsqueeze(0)
         target = SimilarityTarget(query_vector)
         frame = self.cam(input_tensor=pixels, targets=[target])[0]
+        grid = max(int(a.shape[-1]) for a in self.cam.activations_and_grads.activations)
         with torch.no_grad():
             similarity = float(target(self.model(pixels)[0]))
         top, left, bottom, right = content_box(self.encoder, photo.size)
@@ -90,4 +107,4 @@ class SimilarityCAM:
         cam = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(photo.size,
                                                                                   Image.BILINEAR))
         cam = np.clip(cam, 0.0, 1.0)
-        return HeatMap(cam, similarity, time.perf_counter() - start)
+        return HeatMap(cam, similarity, time.perf_counter() - start, grid)

@@ -29,8 +29,9 @@ def load_index_encoder(index: ProductIndex) -> ClipEncoder:
 class Searcher:
     """Search by text, by photo, or by product, with optional metadata filters."""
 
-    def __init__(self, index_dir: str | Path, encoder: ClipEncoder | None = None):
-        self.index = ProductIndex.load(index_dir)
+    def __init__(self, index: str | Path | ProductIndex, encoder: ClipEncoder | None = None):
+        """``index``: a saved index folder, or an index in memory (then give its ``encoder``)."""
+        self.index = index if isinstance(index, ProductIndex) else ProductIndex.load(index)
         self.encoder = encoder or load_index_encoder(self.index)
         self._vocabulary: Vocabulary | None = None
         self.complementarity = Complementarity.of_index(self.index)

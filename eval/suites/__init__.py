@@ -16,8 +16,9 @@ class SuiteResult:
 
 
 def registry():
-    from . import alignment, clusters, complement, composed, latency, personal, retrieval
+    from . import (alignment, clusters, complement, composed, faithfulness, latency, personal,
+                   retrieval)
 
     return {"alignment": alignment.run, "clusters": clusters.run, "complement": complement.run,
-            "composed": composed.run,
+            "composed": composed.run, "faithfulness": faithfulness.run,
             "latency": latency.run, "personal": personal.run, "retrieval": retrieval.run}

@@ -1,0 +1,186 @@
+"""The evidence for one (query, product) match, in one JSON-serialisable record: similarity per
+modality, the photo regions (Grad-CAM) and words (integrated gradients) that drove it, the
+attributes the product shares with the query, the modifier's constraints it satisfies, and for a
+complete-the-look result why its category goes with the anchor's."""
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from retrieval.complement import LookItem, slot
+from retrieval.composed import unit
+from retrieval.index import SearchResult
+from retrieval.ingest import open_rgb
+from retrieval.products import Product
+from retrieval.search import Searcher
+
+from .gradcam import HeatMap, SimilarityCAM
+from .tokens import DEFAULT_STEPS, TextAttributor, TokenAttribution
+
+FIELDS = ("gender", "article_type", "colour", "usage", "season", "brand")
+
+
+@dataclass
+class Query:
+    kind: str                            # text, image, item, composed, look
+    text: str | None = None              # the query text or the modifier
+    product_id: str | None = None        # the reference / anchor product
+    image_path: str | None = None
+
+
+@dataclass
+class Evidence:
+    query: Query
+    product: dict                         # id, title and the product's fields
+    score: float                          # the ranking score of the match
+    similarity: dict[str, float]          # query vs the product's image / text / both
+    shared: dict[str, str]                # attributes the product shares with the query
+    constraints: list[str] = field(default_factory=list)     # a modifier's, all satisfied
+    complement: dict | None = None        # style, complementarity, popularity, reason
+    heatmap: HeatMap | None = None
+    product_words: TokenAttribution | None = None
+    query_words: TokenAttribution | None = None
+    costs: dict[str, float] = field(default_factory=dict)    # seconds, and the IG steps
+
+    def facts(self) -> list[str]:
+        """The claims an explanation may make, one short line each (what the LLM is given)."""
+        lines = [f"{k.replace('_', ' ')} of both: {v}" for k, v in self.shared.items()]
+        lines += [f"satisfies: {c}" for c in self.constraints]
+        if self.complement:
+            lines.append(f"goes with it: {self.complement['reason']}")
+        if self.product_words:
+            words = ", ".join(w.word.strip(".,;:") for w in self.product_words.top(5))
+            lines.append(f"product words that matched most: {words}")
+        if self.query_words:
+            words = ", ".join(w.word.strip(".,;:") for w in self.query_words.top(3))
+            lines.append(f"query words that mattered most: {words}")
+        for name, value in self.similarity.items():
+            lines.append(f"{name} similarity: {value:.2f}")
+        return lines
+
+    def to_json(self, heatmap_png: bytes | None = None) -> dict:
+        out = {"query": asdict(self.query), "product": self.product, "score": self.score,
+               "similarity": self.similarity, "shared": self.shared,
+               "constraints": self.constraints, "complement": self.complement,
+               "product_words": self.product_words.to_json() if self.product_words else None,
+               "query_words": self.query_words.to_json() if self.query_words else None,
+               "costs": self.costs}
+        if self.heatmap is not None:
+            out["heatmap"] = {"shape": list(self.heatmap.cam.shape),
+                              "similarity": self.heatmap.similarity,
+                              "peak": list(np.unravel_index(int(self.heatmap.cam.argmax()),
+                                                            self.heatmap.cam.shape))}
+            if heatmap_png is not None:
+                out["heatmap"]["png_base64"] = base64.b64encode(heatmap_png).decode()
+        return out
+
+
+def product_fields(p: Product) -> dict:
+    return {"id": p.id, "title": p.title, **{f: getattr(p, f) for f in FIELDS if getattr(p, f)},
+            **({"price": p.price} if p.price is not None else {}),
+            "attributes": dict(p.attributes)}
+
+
+def shared_attributes(product: Product, reference: Product | None = None,
+                      mentioned: dict[str, str] | None = None) -> dict[str, str]:
+    """Fields where the product has the reference's value or the value the query text names."""
+    shared = {}
+    for f in FIELDS:
+        value = getattr(product, f)
+        if not value:
+            continue
+        if reference is not None and getattr(reference, f) == value:
+            shared[f] = value
+        elif mentioned and str(mentioned.get(f, "")).lower() == str(value).lower():
+            shared[f] = value
+    attrs = {k.lower(): v for k, v in product.attributes.items()}
+    for name, value in (mentioned or {}).items():
+        if name not in FIELDS and value and any(value.lower() in v.lower() for v in attrs.values()):
+            shared[name] = value
+    if reference is not None:
+        for name, value in reference.attributes.items():
+            if product.attributes.get(name) == value:
+                shared[name.lower()] = value
+    return shared
+
+
+def complement_reason(look: LookItem, anchor: Product, source: str) -> dict:
+    p = look.result.product
+    kinds = f"{p.article_type or 'this'} with {anchor.article_type or 'the anchor'}"
+    if source == "learned":
+        reason = f"{kinds}: often bought together (learned from purchases)"
+    else:
+        reason = (f"{kinds}: {slot(p) or 'item'} completes {slot(anchor) or 'the anchor'} "
+                  "(outfit rules: no clash, gender, usage and season compatible)")
+    return {"style": look.style, "complementarity": look.complementarity,
+            "popularity": look.popularity, "source": source, "reason": reason}
+
+
+class Explainer:
+    """Builds ``Evidence`` for matches of one searcher; the Grad-CAM and attribution models are
+    set up once. ``steps`` (integrated-gradients steps) bounds the cost of token attributions."""
+
+    def __init__(self, searcher: Searcher, steps: int = DEFAULT_STEPS):
+        self.searcher = searcher
+        self.cam = SimilarityCAM(searcher.encoder)
+        self.words = TextAttributor(searcher.encoder, steps)
+
+    def shared_vector(self, product_id: str) -> np.ndarray:
+        """A product in the shared space: the mean of its image and text embeddings."""
+        image, text, has_image, has_text = self.searcher.index.embedding(product_id)
+        parts = [v for v, ok in ((image, has_image), (text, has_text)) if ok]
+        return unit(np.mean(parts, axis=0))
+
+    def query_vector(self, query: Query) -> np.ndarray:
+        enc = self.searcher.encoder
+        if query.kind == "text":
+            return enc.encode_texts([query.text])[0]
+        if query.kind == "image" or (query.kind == "composed" and query.image_path):
+            ref = enc.encode_images([open_rgb(query.image_path)[0]])[0]
+        else:
+            ref = self.shared_vector(query.product_id)
+        if query.kind == "composed":
+            return unit(ref + enc.encode_texts([query.text])[0])
+        return ref
+
+    def __call__(self, query: Query, result: SearchResult | LookItem,
+                 source: str | None = None) -> Evidence:
+        look = result if isinstance(result, LookItem) else None
+        result = look.result if look else result
+        index, product = self.searcher.index, result.product
+        q = self.query_vector(query)
+        image, text, has_image, has_text = index.embedding(product.id)
+        similarity = {}
+        if has_image:
+            similarity["image"] = float(image @ q)
+        if has_text:
+            similarity["text"] = float(text @ q)
+        costs: dict[str, float] = {}
+        heatmap = None
+        if has_image and product.image_path:
+            heatmap = self.cam(open_rgb(product.image_path)[0], q)
+            costs["gradcam_s"] = heatmap.seconds
+        product_words = None
+        if has_text:
+            product_words = self.words(product.text, q)
+            costs["product_words_s"] = product_words.seconds
+        query_words = None
+        if query.text and query.kind in ("text", "composed"):
+            query_words = self.words(query.text, self.shared_vector(product.id))
+            costs["query_words_s"] = query_words.seconds
+        costs["ig_steps"] = self.words.steps
+        reference = index.product(query.product_id) if query.product_id else None
+        mentioned, constraints = None, []
+        if query.text and query.kind in ("text", "composed"):
+            modifier = self.searcher.vocabulary.parse(query.text)
+            mentioned = dict(modifier.values)
+            if query.kind == "composed":
+                constraints = modifier.describe()
+        complement = None
+        if look is not None and reference is not None:
+            complement = complement_reason(look, reference, source or "rules")
+        return Evidence(query, product_fields(product), float(look.score if look else result.score),
+                        similarity, shared_attributes(product, reference, mentioned), constraints,
+                        complement, heatmap, product_words, query_words, costs)
