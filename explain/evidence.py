@@ -70,8 +70,9 @@ class Evidence:
         if self.heatmap is not None:
             out["heatmap"] = {"shape": list(self.heatmap.cam.shape),
                               "similarity": self.heatmap.similarity,
-                              "peak": list(np.unravel_index(int(self.heatmap.cam.argmax()),
-                                                            self.heatmap.cam.shape))}
+                              "peak": [int(i) for i in np.unravel_index(
+                                  int(self.heatmap.cam.argmax()), self.heatmap.cam.shape)],
+                              "empty": self.heatmap.empty}
             if heatmap_png is not None:
                 out["heatmap"]["png_base64"] = base64.b64encode(heatmap_png).decode()
         return out

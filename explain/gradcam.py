@@ -52,6 +52,11 @@ class HeatMap:
     seconds: float
     grid: int                    # the explained layer's resolution (cells across the frame)
 
+    @property
+    def empty(self) -> bool:
+        """No region raised the similarity (every weighted activation was negative)."""
+        return bool(self.cam.max() <= 0)
+
     def overlay(self, photo: Image.Image, weight: float = 0.5) -> Image.Image:
         rgb = np.asarray(photo.convert("RGB").resize(self.cam.shape[::-1]), dtype=np.float32) / 255
         return Image.fromarray(show_cam_on_image(rgb, self.cam, use_rgb=True, image_weight=weight))

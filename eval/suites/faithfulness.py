@@ -66,6 +66,7 @@ def run(ctx) -> SuiteResult:
     cams = {name: SimilarityCAM(ctx.encoder, layer, method) for name, (layer, method) in CAMS.items()}
     words = TextAttributor(ctx.encoder, DEFAULT_STEPS)
     image = {name: [] for name in cams}
+    empty = {name: 0 for name in cams}
     text, costs = [], {name: [] for name in [*cams, "token attribution"]}
     for kind, _, q, result in tqdm(sample, desc="explaining matches", unit="match"):
         product = result.product
@@ -74,6 +75,7 @@ def run(ctx) -> SuiteResult:
             for name, cam in cams.items():
                 heat = cam(photo, q)
                 costs[name].append(heat.seconds)
+                empty[name] += heat.empty
                 image[name].append(curve(image_deletions(ctx.encoder, photo, heat.cam, q,
                                                          grid=heat.grid)))
         if product.has_text:
@@ -89,12 +91,13 @@ def run(ctx) -> SuiteResult:
         suf = np.stack([c["sufficiency"] for c in curves])
         faithful = (ev.mean(1) > rnd.mean(1)).astype(float)
         metrics[name] = {"matches": len(curves), "faithful share": stat(faithful),
+                         "empty maps": empty.get(name, 0),
                          "comprehensiveness": stat(ev.mean(1)), "random drop": stat(rnd.mean(1)),
                          "sufficiency": stat(suf.mean(1)),
                          "curve": {"evidence": ev.mean(0).round(4).tolist(),
                                    "random": rnd.mean(0).round(4).tolist()}}
         m = metrics[name]
-        rows.append([name, len(curves)] + [f"{m[k]['mean']:.3f} ± {m[k]['ci95']:.3f}" for k in
+        rows.append([name, len(curves), empty.get(name, "-")] + [f"{m[k]['mean']:.3f} ± {m[k]['ci95']:.3f}" for k in
                                            ("faithful share", "comprehensiveness", "random drop",
                                             "sufficiency")])
     cost = {name: {k: round(v * 1000, 1) for k, v in percentiles(vals).items()}
@@ -108,14 +111,16 @@ def run(ctx) -> SuiteResult:
                 "image fractions": list(FRACTIONS), "word counts": list(WORD_COUNTS),
                 "ig steps": DEFAULT_STEPS, "random seeds": 3,
                 "cams": {k: {"layer": v[0], "method": v[1]} for k, v in CAMS.items()}},
-        columns=["evidence", "matches", "faithful share", "comprehensiveness", "random drop",
-                 "sufficiency"],
+        columns=["evidence", "matches", "empty maps", "faithful share", "comprehensiveness",
+                 "random drop", "sufficiency"],
         rows=rows,
         metrics={**metrics, "cost per match (ms, p50/p99)": cost},
         notes=["faithful share: matches whose evidence removal lowers the similarity more than "
                "random removal (mean over the deletion curve); comprehensiveness / random drop: "
                "similarity lost when the evidence / as much at random is removed; sufficiency: "
                "similarity lost when only the evidence is kept (lower is better).",
+               "empty maps: heat-maps with no positive region (every weighted activation "
+               "negative); their removal order is arbitrary.",
                "Cost per match (ms, p50 / p99): " + "; ".join(
                    f"{k} {v['p50']:.0f} / {v['p99']:.0f}" for k, v in cost.items())],
         plots=["faithfulness.png"],

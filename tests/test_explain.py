@@ -1,0 +1,112 @@
+"""Evidence for a match: heat-maps, word attributions, their faithfulness, the Evidence record."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explain.evidence import Explainer, Query
+from explain.faithfulness import image_deletions, text_deletions
+from explain.gradcam import SimilarityCAM
+from explain.tokens import TextAttributor
+from retrieval.ingest import open_rgb
+from retrieval.search import Searcher
+
+
+@pytest.fixture(scope="module")
+def searcher(index_dir):
+    return Searcher(index_dir)
+
+
+def first_with_photo(searcher, kind=None):
+    for pid in searcher.index.all_ids():
+        p = searcher.index.product(pid)
+        if p.image_path and (kind is None or p.article_type == kind):
+            return p
+    raise AssertionError("no product with a photo")
+
+
+def test_heatmap_covers_the_photo_in_unit_range(searcher):
+    product = first_with_photo(searcher)
+    photo = open_rgb(product.image_path)[0]
+    q = searcher.encoder.encode_texts([product.title])[0]
+    heat = SimilarityCAM(searcher.encoder)(photo, q)
+    assert heat.cam.shape == (photo.height, photo.width)
+    assert heat.cam.min() >= 0 and heat.cam.max() <= 1 and heat.cam.max() > 0.5
+    assert heat.similarity == pytest.approx(float(searcher.encoder.encode_images([photo])[0] @ q),
+                                            abs=1e-4)
+    png = Image.open(io.BytesIO(heat.overlay_png(photo)))
+    assert png.size == photo.size and png.mode == "RGB"
+
+
+def test_heatmap_follows_the_query(searcher):
+    """Two products side by side: each query lights up its own half."""
+    shoe = open_rgb(first_with_photo(searcher, "Sports Shoes").image_path)[0]
+    shirt = open_rgb(first_with_photo(searcher, "Tshirts").image_path)[0]
+    both = Image.new("RGB", (shoe.width + shirt.width, max(shoe.height, shirt.height)), "white")
+    both.paste(shoe, (0, 0))
+    both.paste(shirt, (shoe.width, 0))
+    cam = SimilarityCAM(searcher.encoder)
+    enc = searcher.encoder
+    on_shoe = cam(both, enc.encode_texts(["sports shoes"])[0]).cam
+    on_shirt = cam(both, enc.encode_texts(["t-shirt"])[0]).cam
+    left = slice(0, shoe.width)
+    right = slice(shoe.width, None)
+    assert on_shoe[:, left].mean() - on_shoe[:, right].mean() > \
+        on_shirt[:, left].mean() - on_shirt[:, right].mean()
+
+
+def test_word_attributions_are_complete_and_merge_pieces(searcher):
+    attributor = TextAttributor(searcher.encoder, steps=48)
+    target = searcher.encoder.encode_texts(["navy blue shirt"])[0]
+    text = "Turtle Check Men Navy Blue Shirt, t-shirt collar"
+    a = attributor(text, target)
+    total = sum(w.weight for w in a.words)
+    assert total == pytest.approx(a.similarity - a.baseline_similarity, abs=0.02)
+    assert abs(a.delta) < 0.02
+    assert a.similarity == pytest.approx(float(searcher.encoder.encode_texts([text])[0] @ target),
+                                         abs=1e-4)
+    assert [w.word for w in a.words] == text.split()            # "t-shirt" stays one word
+    assert all(text[w.start:w.end] == w.word for w in a.words)
+    assert {w.word.strip(",") for w in a.top(3)} & {"Navy", "Blue", "Shirt"}
+
+
+def test_removing_top_words_hurts_more_than_random_words(searcher):
+    product = first_with_photo(searcher)
+    q = searcher.encoder.encode_texts([product.title])[0]
+    a = TextAttributor(searcher.encoder, steps=16)(product.text, q)
+    for d in text_deletions(searcher.encoder, a, q):
+        assert d.comprehensiveness > d.random_drop
+        assert d.full == pytest.approx(a.similarity, abs=1e-4)
+
+
+def test_image_deletion_removes_the_requested_share(searcher):
+    product = first_with_photo(searcher)
+    photo = open_rgb(product.image_path)[0]
+    q = searcher.encoder.encode_texts([product.title])[0]
+    cam = np.zeros((photo.height, photo.width), np.float32)
+    cam[: photo.height // 2] = 1.0                        # "evidence": the top half
+    out = image_deletions(searcher.encoder, photo, cam, q, fractions=(0.1, 0.4))
+    assert [d.amount for d in out] == [0.1, 0.4]
+    assert all(np.isfinite([d.full, d.evidence_removed, d.random_removed, d.evidence_kept]).all()
+               for d in out)
+    assert out[0].full == pytest.approx(float(searcher.encoder.encode_images([photo])[0] @ q), abs=1e-4)
+
+
+def test_evidence_record_for_a_text_query(searcher):
+    explainer = Explainer(searcher, steps=8)
+    result = searcher.text("navy blue t-shirt for men", 1)[0]
+    ev = explainer(Query("text", text="navy blue t-shirt for men"), result)
+    data = json.loads(json.dumps(ev.to_json(heatmap_png=ev.heatmap.overlay_png(
+        open_rgb(result.product.image_path)[0]))))
+    assert data["product"]["id"] == result.id and data["score"] == pytest.approx(result.score)
+    assert set(data["similarity"]) == {"image", "text"}
+    assert data["heatmap"]["shape"] == list(ev.heatmap.cam.shape) and data["heatmap"]["png_base64"]
+    assert data["product_words"]["words"] and data["query_words"]["words"]
+    assert data["costs"]["ig_steps"] == 8 and data["costs"]["gradcam_s"] > 0
+    if result.product.gender == "Men":
+        assert data["shared"].get("gender") == "Men"
+    assert any(line.startswith("text similarity") for line in ev.facts())
