@@ -55,3 +55,21 @@ def test_complement_and_personal_suites_on_an_hm_slice(tmp_path, myntra):
         assert 0 <= m["Recall@10"]["mean"] <= m["HR@10 (1+20)"]["mean"] <= 1
     assert "suite: complement" in done.stdout and "suite: personal" in done.stdout
     assert (out / "complement.png").stat().st_size > 0 and (out / "personal.png").stat().st_size > 0
+
+
+def test_faithfulness_suite_compares_evidence_with_random_removal(tmp_path, myntra):
+    out = tmp_path / "report"
+    done = subprocess.run(
+        [sys.executable, "-m", "eval", "--suite", "faithfulness", "--limit", "300",
+         "--catalog", str(myntra), "--out", str(out)], capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    suite = json.loads((out / "metrics.json").read_text())["faithfulness"]
+    tokens = suite["metrics"]["token attribution (IG)"]
+    assert tokens["matches"] >= 20
+    assert tokens["faithful share"]["mean"] > 0.5          # top words matter more than random ones
+    assert tokens["comprehensiveness"]["mean"] > tokens["random drop"]["mean"]
+    for name in suite["config"]["cams"]:
+        m = suite["metrics"][name]
+        assert len(m["curve"]["evidence"]) == len(suite["config"]["image fractions"])
+        assert 0 <= m["faithful share"]["mean"] <= 1
+    assert "Cost per match" in " ".join(suite["notes"])
