@@ -66,12 +66,7 @@ def cmd_search(args) -> None:
     if args.json:
         print(json.dumps({"results": [r.to_json() for r in results]}))
         return
-    for rank, r in enumerate(results, 1):
-        p = r.product
-        print(f"{rank:3d}. {r.score:.3f}  {r.id:>10}  {r.title}  "
-              f"[{p.gender or '-'} / {p.article_type or '-'} / {p.colour or '-'}]")
-    if not results:
-        print("no results")
+    _print_results(results)
 
 
 def _print_results(results) -> None:

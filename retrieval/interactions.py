@@ -15,7 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .ingest.common import clean, csv_rows
+from .ingest.common import clean, csv_records
 from .ingest.report import IngestReport
 from .splits import LeakageError
 
@@ -71,30 +71,18 @@ def read_transactions(path: str | Path, report: IngestReport,
     """H&M ``transactions.csv`` (t_dat, customer_id, article_id, ...); ``known`` restricts the
     products to a catalogue (an event for another product is reported and skipped)."""
     path = Path(path)
-    rows = csv_rows(path, report)
-    _, header = next(rows, (0, []))
-    col = {name: i for i, name in enumerate(header)}
-    missing = {"t_dat", "customer_id", "article_id"} - set(col)
-    if missing:
-        raise ValueError(f"{path}: missing columns {sorted(missing)}")
     events = []
-    for number, fields in rows:
-        report.rows_read += 1
-        if len(fields) != len(header):
-            report.add(path, number, None, None, f"wrong field count: {len(fields)} fields, "
-                       f"expected {len(header)}", "skipped")
-            continue
-        user, item = clean(fields[col["customer_id"]]), clean(fields[col["article_id"]])
+    for number, row in csv_records(path, report, {"t_dat", "customer_id", "article_id"}):
+        user, item = clean(row["customer_id"]), clean(row["article_id"])
         if user is None or item is None:
             report.add(path, number, item, "customer_id" if user is None else "article_id",
                        "missing or empty field", "skipped")
             continue
         item = item.zfill(10)
         try:
-            day = _day(fields[col["t_dat"]].strip())
+            day = _day(row["t_dat"].strip())
         except ValueError:
-            report.add(path, number, item, "t_dat", f"not a date: {fields[col['t_dat']]!r}",
-                       "skipped")
+            report.add(path, number, item, "t_dat", f"not a date: {row['t_dat']!r}", "skipped")
             continue
         if known is not None and item not in known:
             report.add(path, number, item, "article_id", "product not in the catalogue", "skipped")
@@ -107,19 +95,9 @@ def read_pairs(path: str | Path, report: IngestReport,
                known: set[str] | None = None) -> list[tuple[str, str, float]]:
     """H&M ``bought_together.csv``: (article_id, other_article_id, score) rows."""
     path = Path(path)
-    rows = csv_rows(path, report)
-    _, header = next(rows, (0, []))
-    col = {name: i for i, name in enumerate(header)}
-    if not {"article_id", "other_article_id"} <= set(col):
-        raise ValueError(f"{path}: needs columns article_id and other_article_id")
     pairs = []
-    for number, fields in rows:
-        report.rows_read += 1
-        if len(fields) != len(header):
-            report.add(path, number, None, None, f"wrong field count: {len(fields)} fields, "
-                       f"expected {len(header)}", "skipped")
-            continue
-        a, b = clean(fields[col["article_id"]]), clean(fields[col["other_article_id"]])
+    for number, row in csv_records(path, report, {"article_id", "other_article_id"}):
+        a, b = clean(row["article_id"]), clean(row["other_article_id"])
         if a is None or b is None:
             report.add(path, number, a, "article_id" if a is None else "other_article_id",
                        "missing or empty field", "skipped")
@@ -130,12 +108,11 @@ def read_pairs(path: str | Path, report: IngestReport,
                        "product not in the catalogue", "skipped")
             continue
         score = 1.0
-        if "score" in col:
+        if "score" in row:
             try:
-                score = float(fields[col["score"]])
+                score = float(row["score"])
             except ValueError:
-                report.add(path, number, a, "score", f"not a number: {fields[col['score']]!r}",
-                           "repaired")
+                report.add(path, number, a, "score", f"not a number: {row['score']!r}", "repaired")
         pairs.append((a, b, score))
     return pairs
 

@@ -138,3 +138,21 @@ def read_text_table(path: Path, report: IngestReport) -> Iterator[tuple[int, dic
                        f"wrong field count: {len(fields)} fields, expected {len(header)}", "skipped")
             continue
         yield number, dict(zip(header, fields))
+
+
+def csv_records(path: Path, report: IngestReport,
+                required: set[str] = frozenset()) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, {column: cell}) for each data row of a CSV file; a row with the wrong number
+    of fields is reported and skipped. A file without a ``required`` column raises ValueError."""
+    rows = csv_rows(path, report)
+    _, header = next(rows, (0, []))
+    missing = set(required) - set(header)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}")
+    for number, fields in rows:
+        report.rows_read += 1
+        if len(fields) != len(header):
+            report.add(path, number, None, None,
+                       f"wrong field count: {len(fields)} fields, expected {len(header)}", "skipped")
+            continue
+        yield number, dict(zip(header, fields))
