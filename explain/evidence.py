@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from retrieval.complement import LookItem, slot
-from retrieval.composed import unit
+from retrieval.composed import normalise, unit
 from retrieval.index import SearchResult
 from retrieval.ingest import open_rgb
 from retrieval.products import Product
@@ -50,15 +50,35 @@ class Evidence:
         lines += [f"satisfies: {c}" for c in self.constraints]
         if self.complement:
             lines.append(f"goes with it: {self.complement['reason']}")
-        if self.product_words:
-            words = ", ".join(w.word.strip(".,;:") for w in self.product_words.top(5))
-            lines.append(f"product words that matched most: {words}")
+        words = self.matched_product_words()
+        if words:
+            lines.append(f"product words that matched most: {', '.join(words)}")
         if self.query_words:
             words = ", ".join(w.word.strip(".,;:") for w in self.query_words.top(3))
             lines.append(f"query words that mattered most: {words}")
         for name, value in self.similarity.items():
             lines.append(f"{name} similarity: {value:.2f}")
         return lines
+
+    def matched_product_words(self, n: int = 5) -> list[str]:
+        """The most positively attributed words that are part of the product's title, fields or
+        attributes (free description text is left out: it is where injected text hides)."""
+        if not self.product_words:
+            return []
+        p = self.product
+        facts = " ".join([str(p.get("title", "")), *(str(v) for k, v in p.items()
+                                                       if k not in ("id", "title", "attributes")),
+                          *map(str, p.get("attributes", {}).values())])
+        known = set(normalise(facts).split())
+        out = []
+        for w in self.product_words.top(len(self.product_words.words)):
+            norm = normalise(w.word).split()
+            word = w.word.strip(".,;:()\"'")
+            if norm and all(t in known for t in norm) and word not in out:
+                out.append(word)
+            if len(out) == n:
+                break
+        return out
 
     def to_json(self, heatmap_png: bytes | None = None) -> dict:
         out = {"query": asdict(self.query), "product": self.product, "score": self.score,

@@ -15,11 +15,18 @@ from .report import IngestReport
 MISSING = {"", "na", "n/a", "nan", "null", "none", "-"}
 
 
+BYTE_ORDER_MARKS = ("\ufeff", "ï»¿")        # the mark, and the mark's UTF-8 bytes read as cp1252
+
+
 def clean(value) -> str | None:
-    """Strip a raw cell; placeholders such as '' or 'NA' become None."""
+    """Strip a raw cell (whitespace runs and stray byte-order marks); placeholders such as '' or
+    'NA' become None."""
     if value is None:
         return None
-    text = " ".join(str(value).split())
+    text = str(value)
+    for mark in BYTE_ORDER_MARKS:
+        text = text.replace(mark, "")
+    text = " ".join(text.split())
     return None if text.lower() in MISSING else text
 
 
