@@ -124,7 +124,7 @@ def image_deletions(encoder: ClipEncoder, photo: Image.Image, cam: np.ndarray,
     return out
 
 
-def _without(text: str, spans: Sequence[tuple[int, int]]) -> str:
+def remove_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:
     keep, last = [], 0
     for s, e in sorted(spans):
         keep.append(text[last:s])
@@ -145,11 +145,11 @@ def text_deletions(encoder: ClipEncoder, attribution: TokenAttribution,
         n = min(n, len(words))
         top = ranked[:n]
         rest = ranked[n:]
-        texts += [_without(text, [(words[k].start, words[k].end) for k in top]),
-                  _without(text, [(words[k].start, words[k].end) for k in rest]) or "."]
+        texts += [remove_spans(text, [(words[k].start, words[k].end) for k in top]),
+                  remove_spans(text, [(words[k].start, words[k].end) for k in rest]) or "."]
         for seed in seeds:
             pick = np.random.default_rng(seed).choice(len(words), size=n, replace=False)
-            texts.append(_without(text, [(words[k].start, words[k].end) for k in pick]))
+            texts.append(remove_spans(text, [(words[k].start, words[k].end) for k in pick]))
         layout.append((n, len(seeds)))
     sims = encoder.encode_texts(texts) @ np.asarray(query_vector, dtype=np.float32)
     out, i = [], 1

@@ -73,3 +73,21 @@ def test_faithfulness_suite_compares_evidence_with_random_removal(tmp_path, mynt
         assert len(m["curve"]["evidence"]) == len(suite["config"]["image fractions"])
         assert 0 <= m["faithful share"]["mean"] <= 1
     assert "Cost per match" in " ".join(suite["notes"])
+
+
+def test_explanations_suite_reports_grounding_quality_and_latency(tmp_path, myntra):
+    out = tmp_path / "report"
+    done = subprocess.run(
+        [sys.executable, "-m", "eval", "--suite", "explanations", "--quick",
+         "--catalog", str(myntra), "--out", str(out)], capture_output=True, text=True, timeout=2400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    suite = json.loads((out / "metrics.json").read_text())["explanations"]
+    m = suite["metrics"]
+    assert suite["config"]["matches"] == 20 and suite["config"]["with reference"] == 20
+    assert m["final explanations grounded"]["mean"] == 1.0
+    assert 0 <= m["grounded on the first try"]["mean"] <= 1
+    for name in ("explanation", "template"):
+        assert 0 <= m["quality vs references"][name]["ROUGE-L F1"]["mean"] <= 1
+    assert m["latency (s)"]["total_s"]["p50"] >= m["latency (s)"]["first_token_s"]["p50"] > 0
+    lines = (out / "explanations.jsonl").read_text().splitlines()
+    assert len(lines) == 20 and all(json.loads(line)["explanation"] for line in lines)

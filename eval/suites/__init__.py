@@ -16,9 +16,10 @@ class SuiteResult:
 
 
 def registry():
-    from . import (alignment, clusters, complement, composed, faithfulness, latency, personal,
-                   retrieval)
+    from . import (alignment, clusters, complement, composed, explanations, faithfulness,
+                   latency, personal, retrieval)
 
     return {"alignment": alignment.run, "clusters": clusters.run, "complement": complement.run,
-            "composed": composed.run, "faithfulness": faithfulness.run,
+            "composed": composed.run, "explanations": explanations.run,
+            "faithfulness": faithfulness.run,
             "latency": latency.run, "personal": personal.run, "retrieval": retrieval.run}
