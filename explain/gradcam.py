@@ -80,6 +80,51 @@ METHODS = {"gradcam": GradCAM, "layercam": LayerCAM, "gradcam++": GradCAMPlusPlu
 DEFAULT_LAYER, DEFAULT_METHOD = "blocks.1", "layercam"
 
 
+def to_photo(encoder: ClipEncoder, frame: np.ndarray, photo: Image.Image) -> np.ndarray:
+    """A map over the preprocessed frame, cropped to the photo's part and resized to its size,
+    clipped to [0, 1]."""
+    top, left, bottom, right = content_box(encoder, photo.size)
+    crop = np.ascontiguousarray(frame[top:bottom, left:right], dtype=np.float32)
+    cam = np.asarray(Image.fromarray(crop, mode="F").resize(photo.size, Image.BILINEAR))
+    return np.clip(cam, 0.0, 1.0)
+
+
+class OcclusionMap:
+    """A perturbation heat-map (captum's Occlusion): the similarity lost when a ``window`` x
+    ``window`` square of the frame is painted white, for squares every ``stride`` pixels. Slower
+    than Grad-CAM (one forward pass per square, batched) but it measures removal directly."""
+
+    def __init__(self, encoder: ClipEncoder, window: int = 16, stride: int = 8, batch: int = 64):
+        from captum.attr import Occlusion
+
+        self.encoder = encoder
+        self.model = ImageToShared(encoder).eval()
+        self.window, self.stride, self.batch = window, stride, batch
+        self.occlusion = Occlusion(self._similarity)
+        self.target: torch.Tensor | None = None
+
+    def _similarity(self, pixels: torch.Tensor) -> torch.Tensor:
+        return (F.normalize(self.model(pixels), dim=-1) * self.target).sum(-1)
+
+    @torch.no_grad()
+    def __call__(self, photo: Image.Image, query_vector: np.ndarray) -> HeatMap:
+        start = time.perf_counter()
+        photo = photo.convert("RGB")
+        pixels = self.encoder.preprocess(photo).unsqueeze(0)
+        self.target = SimilarityTarget(query_vector).vector
+        white = torch.ones_like(pixels) * float(pixels.max())
+        attr = self.occlusion.attribute(
+            pixels, sliding_window_shapes=(3, self.window, self.window),
+            strides=(3, self.stride, self.stride), baselines=white,
+            perturbations_per_eval=self.batch)[0].sum(0).numpy()
+        similarity = float(self._similarity(pixels)[0])
+        attr = np.maximum(attr, 0)
+        frame = attr / attr.max() if attr.max() > 0 else attr
+        grid = pixels.shape[-1] // self.stride
+        return HeatMap(to_photo(self.encoder, frame, photo), similarity,
+                       time.perf_counter() - start, grid)
+
+
 class SimilarityCAM:
     """Reusable Grad-CAM for one encoder (the hooks are set up once). ``layer`` names a module
     of the timm image tower (``conv_head`` is 4 x 4 at 128 px, ``blocks.1`` 32 x 32), or several
@@ -107,9 +152,5 @@ class SimilarityCAM:
         grid = max(int(a.shape[-1]) for a in self.cam.activations_and_grads.activations)
         with torch.no_grad():
             similarity = float(target(self.model(pixels)[0]))
-        top, left, bottom, right = content_box(self.encoder, photo.size)
-        crop = frame[top:bottom, left:right]
-        cam = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(photo.size,
-                                                                                  Image.BILINEAR))
-        cam = np.clip(cam, 0.0, 1.0)
-        return HeatMap(cam, similarity, time.perf_counter() - start, grid)
+        return HeatMap(to_photo(self.encoder, frame, photo), similarity,
+                       time.perf_counter() - start, grid)

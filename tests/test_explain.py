@@ -106,7 +106,22 @@ def test_evidence_record_for_a_text_query(searcher):
     assert set(data["similarity"]) == {"image", "text"}
     assert data["heatmap"]["shape"] == list(ev.heatmap.cam.shape) and data["heatmap"]["png_base64"]
     assert data["product_words"]["words"] and data["query_words"]["words"]
-    assert data["costs"]["ig_steps"] == 8 and data["costs"]["gradcam_s"] > 0
+    assert data["costs"]["ig_steps"] == 8 and data["costs"]["heatmap_s"] > 0
     if result.product.gender == "Men":
         assert data["shared"].get("gender") == "Men"
     assert any(line.startswith("text similarity") for line in ev.facts())
+
+
+def test_occlusion_heatmap_marks_what_removal_hurts(searcher):
+    from explain.gradcam import OcclusionMap
+
+    product = first_with_photo(searcher, "Tshirts")
+    photo = open_rgb(product.image_path)[0]
+    q = searcher.encoder.encode_texts([product.title])[0]
+    heat = OcclusionMap(searcher.encoder)(photo, q)
+    assert heat.cam.shape == (photo.height, photo.width) and 0 <= heat.cam.min() <= heat.cam.max() <= 1
+    evidence_first = image_deletions(searcher.encoder, photo, heat.cam, q, fractions=(0.2,),
+                                     grid=heat.grid)[0]
+    reversed_ = image_deletions(searcher.encoder, photo, 1 - heat.cam, q, fractions=(0.2,),
+                                grid=heat.grid)[0]
+    assert evidence_first.comprehensiveness > reversed_.comprehensiveness

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from explain.faithfulness import FRACTIONS, WORD_COUNTS, image_deletions, text_deletions
-from explain.gradcam import SimilarityCAM
+from explain.gradcam import OcclusionMap, SimilarityCAM
 from explain.tokens import DEFAULT_STEPS, TextAttributor
 from retrieval.ingest import open_rgb
 from retrieval.search import Searcher
@@ -32,7 +32,8 @@ from . import SuiteResult
 N_MATCHES = 120
 CAMS = {"Grad-CAM conv_head": ("conv_head", "gradcam"),
         "LayerCAM blocks.1": ("blocks.1", "layercam"),
-        "LayerCAM blocks.0": ("blocks.0", "layercam")}
+        "LayerCAM blocks.0": ("blocks.0", "layercam"),
+        "occlusion (captum)": None}
 
 
 def matches(ctx, searcher: Searcher, n: int) -> list[tuple[str, str, np.ndarray, object]]:
@@ -63,7 +64,8 @@ def run(ctx) -> SuiteResult:
     n = 40 if ctx.quick else N_MATCHES
     searcher = Searcher(ctx.index, ctx.encoder)
     sample = matches(ctx, searcher, n)
-    cams = {name: SimilarityCAM(ctx.encoder, layer, method) for name, (layer, method) in CAMS.items()}
+    cams = {name: SimilarityCAM(ctx.encoder, *spec) if spec else OcclusionMap(ctx.encoder)
+            for name, spec in CAMS.items()}
     words = TextAttributor(ctx.encoder, DEFAULT_STEPS)
     image = {name: [] for name in cams}
     empty = {name: 0 for name in cams}
@@ -110,7 +112,8 @@ def run(ctx) -> SuiteResult:
                 "item queries": sum(k == "item" for k, *_ in sample),
                 "image fractions": list(FRACTIONS), "word counts": list(WORD_COUNTS),
                 "ig steps": DEFAULT_STEPS, "random seeds": 3,
-                "cams": {k: {"layer": v[0], "method": v[1]} for k, v in CAMS.items()}},
+                "cams": {k: {"layer": v[0], "method": v[1]} if v else {"method": "occlusion"}
+                         for k, v in CAMS.items()}},
         columns=["evidence", "matches", "empty maps", "faithful share", "comprehensiveness",
                  "random drop", "sufficiency"],
         rows=rows,
