@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pytest
 
 from retrieval.alignment import text_to_image_scores, train_alignment

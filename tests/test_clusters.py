@@ -5,7 +5,7 @@ import numpy as np
 
 from retrieval.clusters import NOISE, Clustering, hdbscan_clusters, kmeans, name_clusters, purity, reduce
 from retrieval.embed import project
-from retrieval.fusion import create_fusion, item_labels
+from retrieval.fusion import create_fusion
 
 
 def test_purity_by_hand():

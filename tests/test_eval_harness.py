@@ -6,13 +6,18 @@ import subprocess
 import sys
 
 
+def run_eval(out, myntra, *args, timeout=1800):
+    """``python -m eval ARGS --catalog MYNTRA --out OUT`` as a user runs it; returns the process
+    after checking it succeeded."""
+    done = subprocess.run([sys.executable, "-m", "eval", *args, "--catalog", str(myntra),
+                           "--out", str(out)], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 def test_eval_writes_metrics_and_report(tmp_path, myntra):
     out = tmp_path / "report"
-    done = subprocess.run(
-        [sys.executable, "-m", "eval", "--suite", "alignment", "--suite", "retrieval",
-         "--limit", "300", "--catalog", str(myntra), "--out", str(out)],
-        capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_eval(out, myntra, "--suite", "alignment", "--suite", "retrieval", "--limit", "300")
     assert "suite: alignment" in done.stdout and "suite: retrieval" in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"alignment", "retrieval"}
@@ -33,11 +38,7 @@ def test_complement_and_personal_suites_on_an_hm_slice(tmp_path, myntra):
     """Both H&M suites run end to end on the first 800 articles, print their tables with the
     baselines of the same run, and keep held-out answers out of training."""
     out = tmp_path / "report"
-    done = subprocess.run(
-        [sys.executable, "-m", "eval", "--suite", "complement", "--suite", "personal",
-         "--limit", "800", "--catalog", str(myntra), "--out", str(out)],
-        capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_eval(out, myntra, "--suite", "complement", "--suite", "personal", "--limit", "800")
     metrics = json.loads((out / "metrics.json").read_text())
     comp = metrics["complement"]
     assert comp["config"]["items"] == 800 and comp["config"]["test anchors"] > 10
@@ -59,10 +60,7 @@ def test_complement_and_personal_suites_on_an_hm_slice(tmp_path, myntra):
 
 def test_faithfulness_suite_compares_evidence_with_random_removal(tmp_path, myntra):
     out = tmp_path / "report"
-    done = subprocess.run(
-        [sys.executable, "-m", "eval", "--suite", "faithfulness", "--limit", "300",
-         "--catalog", str(myntra), "--out", str(out)], capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_eval(out, myntra, "--suite", "faithfulness", "--limit", "300")
     suite = json.loads((out / "metrics.json").read_text())["faithfulness"]
     tokens = suite["metrics"]["token attribution (IG)"]
     assert tokens["matches"] >= 20
@@ -77,10 +75,7 @@ def test_faithfulness_suite_compares_evidence_with_random_removal(tmp_path, mynt
 
 def test_explanations_suite_reports_grounding_quality_and_latency(tmp_path, myntra):
     out = tmp_path / "report"
-    done = subprocess.run(
-        [sys.executable, "-m", "eval", "--suite", "explanations", "--quick",
-         "--catalog", str(myntra), "--out", str(out)], capture_output=True, text=True, timeout=2400)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_eval(out, myntra, "--suite", "explanations", "--quick", timeout=2400)
     suite = json.loads((out / "metrics.json").read_text())["explanations"]
     m = suite["metrics"]
     assert suite["config"]["matches"] == 20 and suite["config"]["with reference"] == 20
