@@ -67,7 +67,8 @@ def test_faithfulness_suite_compares_evidence_with_random_removal(tmp_path, mynt
     assert tokens["faithful share"]["mean"] > 0.5          # top words matter more than random ones
     assert tokens["comprehensiveness"]["mean"] > tokens["random drop"]["mean"]
     for name in suite["config"]["cams"]:
-        m = suite["metrics"][name]
+        assert len(suite["config"]["fills"]) == 2
+        m = suite["metrics"][f"{name}, {suite['config']['fills'][0]}"]
         assert len(m["curve"]["evidence"]) == len(suite["config"]["image fractions"])
         assert 0 <= m["faithful share"]["mean"] <= 1
     assert "Cost per match" in " ".join(suite["notes"])

@@ -3,8 +3,9 @@
 Matches: held-out catalogue items as queries, half by their title as a text query, half as an
 item query, each with its top search result. For each match the evidence is computed for the
 shared-space similarity that the result's photo and text have with the query, then removed:
-- image: the top-k% Grad-CAM regions of the product vs smooth random maps of the same
-  resolution (3 seeds), for several CAM configurations (pytorch-grad-cam methods and layers);
+- image: the top-k% heat-map regions of the product vs smooth random maps of the same
+  resolution (3 seeds), painted white or blurred, for several heat-maps (pytorch-grad-cam methods
+  and layers, captum occlusion);
 - text: the top-n attributed words (integrated gradients) vs n random words (3 seeds).
 A match counts as *faithful* when removing its evidence lowers the similarity more than random
 removal does, averaged over the deletion curve (k = 5..40%, n = 1..5).
@@ -30,6 +31,7 @@ from ..stats import percentiles, summary as stat
 from . import SuiteResult
 
 N_MATCHES = 120
+FILLS = {"fill": "white fill", "blur": "blur"}     # how removed regions are painted
 CAMS = {"Grad-CAM conv_head": ("conv_head", "gradcam"),
         "LayerCAM blocks.1": ("blocks.1", "layercam"),
         "LayerCAM blocks.0": ("blocks.0", "layercam"),
@@ -67,8 +69,8 @@ def run(ctx) -> SuiteResult:
     cams = {name: SimilarityCAM(ctx.encoder, *spec) if spec else OcclusionMap(ctx.encoder)
             for name, spec in CAMS.items()}
     words = TextAttributor(ctx.encoder, DEFAULT_STEPS)
-    image = {name: [] for name in cams}
-    empty = {name: 0 for name in cams}
+    image = {f"{name}, {FILLS[mode]}": [] for name in cams for mode in FILLS}
+    empty = {f"{name}, {FILLS[mode]}": 0 for name in cams for mode in FILLS}
     text, costs = [], {name: [] for name in [*cams, "token attribution"]}
     for kind, _, q, result in tqdm(sample, desc="explaining matches", unit="match"):
         product = result.product
@@ -77,9 +79,10 @@ def run(ctx) -> SuiteResult:
             for name, cam in cams.items():
                 heat = cam(photo, q)
                 costs[name].append(heat.seconds)
-                empty[name] += heat.empty
-                image[name].append(curve(image_deletions(ctx.encoder, photo, heat.cam, q,
-                                                         grid=heat.grid)))
+                for mode, label in FILLS.items():
+                    empty[f"{name}, {label}"] += heat.empty
+                    image[f"{name}, {label}"].append(curve(image_deletions(
+                        ctx.encoder, photo, heat.cam, q, mode=mode, grid=heat.grid)))
         if product.has_text:
             start = time.perf_counter()
             attribution = words(product.text, q)
@@ -111,7 +114,7 @@ def run(ctx) -> SuiteResult:
                 "text queries": sum(k == "text" for k, *_ in sample),
                 "item queries": sum(k == "item" for k, *_ in sample),
                 "image fractions": list(FRACTIONS), "word counts": list(WORD_COUNTS),
-                "ig steps": DEFAULT_STEPS, "random seeds": 3,
+                "ig steps": DEFAULT_STEPS, "random seeds": 3, "fills": list(FILLS.values()),
                 "cams": {k: {"layer": v[0], "method": v[1]} if v else {"method": "occlusion"}
                          for k, v in CAMS.items()}},
         columns=["evidence", "matches", "empty maps", "faithful share", "comprehensiveness",
@@ -131,23 +134,23 @@ def run(ctx) -> SuiteResult:
 
 
 def _plot(path, metrics: dict) -> None:
-    image = [k for k in metrics if k != "token attribution (IG)"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    fig, axes = plt.subplots(1, 1 + len(FILLS), figsize=(6 * (1 + len(FILLS)), 4.5))
     xs = [100 * f for f in FRACTIONS]
-    for name in image:
-        line, = left.plot(xs, metrics[name]["curve"]["evidence"], marker="o", label=name)
-        left.plot(xs, metrics[name]["curve"]["random"], ls="--", color=line.get_color(),
-                  label=f"random maps ({name.split()[-1]} grid)")
-    left.set_xlabel("% of the product's pixels removed")
-    left.set_ylabel("similarity drop")
-    left.set_title("image: deletion curves")
-    left.legend(fontsize=7)
+    for ax, label in zip(axes, FILLS.values()):
+        for name in (k for k in metrics if k.endswith(f", {label}")):
+            line, = ax.plot(xs, metrics[name]["curve"]["evidence"], marker="o",
+                            label=name.removesuffix(f", {label}"))
+            ax.plot(xs, metrics[name]["curve"]["random"], ls="--", color=line.get_color())
+        ax.set_xlabel("% of the product's pixels removed")
+        ax.set_ylabel("similarity drop")
+        ax.set_title(f"image, {label}: heat-map (solid) vs random maps (dashed)")
+        ax.legend(fontsize=7)
     tok = metrics["token attribution (IG)"]["curve"]
-    right.plot(WORD_COUNTS, tok["evidence"], marker="o", label="top attributed words")
-    right.plot(WORD_COUNTS, tok["random"], ls="--", label="random words")
-    right.set_xlabel("words removed")
-    right.set_title("text: deletion curves")
-    right.legend(fontsize=8)
+    axes[-1].plot(WORD_COUNTS, tok["evidence"], marker="o", label="top attributed words")
+    axes[-1].plot(WORD_COUNTS, tok["random"], ls="--", label="random words")
+    axes[-1].set_xlabel("words removed")
+    axes[-1].set_title("text: deletion curves")
+    axes[-1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
