@@ -96,10 +96,16 @@ def image_deletions(encoder: ClipEncoder, photo: Image.Image, cam: np.ndarray,
     fg = foreground(photo)
     label = cells(cam.shape, cell)
     ids = np.unique(label[fg])
-    weight = np.array([cam[label == c].mean() for c in ids])
-    size = np.array([(fg & (label == c)).sum() for c in ids])
+    flat = label.ravel()
+    count = np.bincount(flat)
+
+    def cell_means(values: np.ndarray) -> np.ndarray:
+        return (np.bincount(flat, values.ravel()) / np.maximum(count, 1))[ids]
+
+    weight = cell_means(cam)
+    size = np.bincount(flat, fg.ravel().astype(float))[ids]
     if grid:
-        random_orders = [np.argsort(-np.array([m[label == c].mean() for c in ids]), kind="stable")
+        random_orders = [np.argsort(-cell_means(m), kind="stable")
                          for m in (random_map(cam.shape, grid, s) for s in seeds)]
     else:
         random_orders = [np.random.default_rng(s).permutation(len(ids)) for s in seeds]

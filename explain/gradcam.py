@@ -17,7 +17,6 @@ from PIL import Image
 from pytorch_grad_cam import (AblationCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM,
                              ScoreCAM)
 from pytorch_grad_cam.utils.image import show_cam_on_image
-from torch import nn
 
 from retrieval.encoders import ClipEncoder
 
@@ -30,17 +29,6 @@ class SimilarityTarget:
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
         return (F.normalize(output, dim=-1) * self.vector).sum()
-
-
-class ImageToShared(nn.Module):
-    """Pixels -> shared-space image vector (tower, then projection), unnormalised."""
-
-    def __init__(self, encoder: ClipEncoder):
-        super().__init__()
-        self.visual = encoder.model.visual
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.visual(pixels)
 
 
 @dataclass
@@ -98,7 +86,7 @@ class OcclusionMap:
         from captum.attr import Occlusion
 
         self.encoder = encoder
-        self.model = ImageToShared(encoder).eval()
+        self.model = encoder.model.visual.eval()     # pixels -> shared-space vector
         self.window, self.stride, self.batch = window, stride, batch
         self.occlusion = Occlusion(self._similarity)
         self.target: torch.Tensor | None = None
@@ -132,7 +120,7 @@ class SimilarityCAM:
 
     def __init__(self, encoder: ClipEncoder, layer: str = DEFAULT_LAYER, method: str = DEFAULT_METHOD):
         self.encoder = encoder
-        self.model = ImageToShared(encoder).eval()
+        self.model = encoder.model.visual.eval()     # pixels -> shared-space vector
         trunk = getattr(encoder.model.visual, "trunk", None)
         try:
             targets = [trunk.get_submodule(name.strip()) for name in layer.split(",")]
