@@ -1,7 +1,8 @@
 """The evidence for one (query, product) match, in one JSON-serialisable record: similarity per
 modality, the photo regions (Grad-CAM) and words (integrated gradients) that drove it, the
-attributes the product shares with the query, the modifier's constraints it satisfies, and for a
-complete-the-look result why its category goes with the anchor's."""
+attributes the product shares with the query, the modifier's constraints it satisfies, the
+catalogue cluster it belongs to, and for a complete-the-look result why its category goes with the
+anchor's."""
 from __future__ import annotations
 
 import base64
@@ -39,6 +40,7 @@ class Evidence:
     shared: dict[str, str]                # attributes the product shares with the query
     constraints: list[str] = field(default_factory=list)     # a modifier's, all satisfied
     complement: dict | None = None        # style, complementarity, popularity, reason
+    cluster: dict | None = None           # label, name, same_as_reference
     heatmap: HeatMap | None = None
     product_words: TokenAttribution | None = None
     query_words: TokenAttribution | None = None
@@ -48,6 +50,9 @@ class Evidence:
         """The claims an explanation may make, one short line each (what the LLM is given)."""
         lines = [f"{k.replace('_', ' ')} of both: {v}" for k, v in self.shared.items()]
         lines += [f"satisfies: {c}" for c in self.constraints]
+        if self.cluster:
+            same = " (the same group as the reference)" if self.cluster.get("same_as_reference") else ""
+            lines.append(f"catalogue group: {self.cluster['name']}{same}")
         if self.complement:
             lines.append(f"goes with it: {self.complement['reason']}")
         words = self.matched_product_words()
@@ -84,6 +89,7 @@ class Evidence:
         out = {"query": asdict(self.query), "product": self.product, "score": self.score,
                "similarity": self.similarity, "shared": self.shared,
                "constraints": self.constraints, "complement": self.complement,
+               "cluster": self.cluster,
                "product_words": self.product_words.to_json() if self.product_words else None,
                "query_words": self.query_words.to_json() if self.query_words else None,
                "costs": self.costs}
@@ -171,7 +177,9 @@ class Explainer:
         return ref
 
     def __call__(self, query: Query, result: SearchResult | LookItem,
-                 source: str | None = None) -> Evidence:
+                 source: str | None = None, attributions: bool = True) -> Evidence:
+        """The evidence for one match; ``attributions=False`` leaves out the heat-map and word
+        weights (the costly parts) and keeps the facts."""
         look = result if isinstance(result, LookItem) else None
         result = look.result if look else result
         index, product = self.searcher.index, result.product
@@ -184,18 +192,19 @@ class Explainer:
             similarity["text"] = float(text @ q)
         costs: dict[str, float] = {}
         heatmap = None
-        if has_image and product.image_path:
+        if attributions and has_image and product.image_path:
             heatmap = self.cam(open_rgb(product.image_path)[0], q)
             costs["heatmap_s"] = heatmap.seconds
         product_words = None
-        if has_text:
+        if attributions and has_text:
             product_words = self.words(product.text, q)
             costs["product_words_s"] = product_words.seconds
         query_words = None
-        if query.text and query.kind in ("text", "composed"):
+        if attributions and query.text and query.kind in ("text", "composed"):
             query_words = self.words(query.text, self.shared_vector(product.id))
             costs["query_words_s"] = query_words.seconds
-        costs["ig_steps"] = self.words.steps
+        if attributions:
+            costs["ig_steps"] = self.words.steps
         reference = index.product(query.product_id) if query.product_id else None
         mentioned, constraints = None, []
         if query.text and query.kind in ("text", "composed"):
@@ -206,6 +215,10 @@ class Explainer:
         complement = None
         if look is not None and reference is not None:
             complement = complement_reason(look, reference, source or "rules")
+        label, name = self.searcher.cluster_of(product.id)
+        cluster = {"label": label, "name": name}
+        if reference is not None:
+            cluster["same_as_reference"] = self.searcher.cluster_of(reference.id)[0] == label
         return Evidence(query, product_fields(product), float(look.score if look else result.score),
                         similarity, shared_attributes(product, reference, mentioned), constraints,
-                        complement, heatmap, product_words, query_words, costs)
+                        complement, cluster, heatmap, product_words, query_words, costs)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .alignment import train_alignment
 from .cache import FeatureCache
+from .clusters import CLUSTERS_FILE, ClusterMap
 from .complement import COMPLEMENT_FILE, Complementarity
 from .embed import project, tower_features
 from .encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
@@ -100,7 +101,8 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
     with stats.stage("index"):
         index = ProductIndex(fuser, encoder.embed_dim, encoder="")
         index.add(products, emb)
-    extra = {}
+    with stats.stage("cluster"):
+        extra = {CLUSTERS_FILE: ClusterMap.fit(index.matrix(), products).to_json()}
     folder = Path(catalog.path)
     if folder.is_dir() and any((folder / f).is_file() for f in COPURCHASE_FILES):
         with stats.stage("learn complementarity"):

@@ -3,18 +3,28 @@
 Vectors are reduced first (UMAP by default, PCA as the fast option): HDBSCAN stalls on raw
 high-dimensional vectors. HDBSCAN's noise points keep the label -1; they are counted and
 reported, never silently assigned to a cluster.
+
+An index keeps its own clusters as a ``ClusterMap`` (``clusters.json``): KMeans centroids in the
+fused space with their names, so every product, including one added later, belongs to the
+nearest centroid.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from .products import Product
 
+if TYPE_CHECKING:
+    from .index import ProductIndex
+
 NOISE = -1
+CLUSTERS_FILE = "clusters.json"
 NAME_FIELDS = ("gender", "article_type", "colour", "usage", "season")
 
 
@@ -110,3 +120,56 @@ def purity(labels: np.ndarray, truth: Sequence[str]) -> float:
     for label in set(labels[keep].tolist()):
         total += Counter(truth[labels == label].tolist()).most_common(1)[0][1]
     return total / max(keep.sum(), 1)
+
+
+def default_k(n: int) -> int:
+    """About sqrt(n/2) clusters, 2 to 64: browsable groups for 100 or 50,000 products."""
+    return int(min(64, max(2, round((n / 2) ** 0.5))))
+
+
+@dataclass
+class ClusterMap:
+    """Named KMeans clusters of an index's fused vectors; a product's cluster is its nearest
+    centroid (cosine)."""
+    centroids: np.ndarray                 # (k, dim), unit rows
+    names: dict[int, str]
+
+    @classmethod
+    def fit(cls, vectors: np.ndarray, products: Sequence[Product], k: int | None = None,
+            seed: int = 0) -> "ClusterMap":
+        from sklearn.cluster import KMeans
+
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        k = min(k or default_k(len(unit)), len(unit))
+        model = KMeans(n_clusters=k, n_init=2, random_state=seed).fit(unit)
+        clustering = Clustering("kmeans", model.labels_, params={"k": k})
+        names = name_clusters(clustering, products)
+        centroids = model.cluster_centers_
+        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+        return cls(centroids.astype(np.float32), names)
+
+    def assign(self, vectors: np.ndarray) -> np.ndarray:
+        """The cluster of each row of ``vectors`` (fused space)."""
+        return np.argmax(np.atleast_2d(vectors) @ self.centroids.T, axis=1)
+
+    def name(self, label: int) -> str:
+        return self.names.get(int(label), f"cluster {label}")
+
+    def to_json(self) -> str:
+        return json.dumps({"centroids": np.round(self.centroids, 6).tolist(),
+                           "names": {str(k): v for k, v in self.names.items()}})
+
+    @classmethod
+    def from_json(cls, text: str) -> "ClusterMap":
+        data = json.loads(text)
+        return cls(np.asarray(data["centroids"], np.float32),
+                   {int(k): v for k, v in data["names"].items()})
+
+    @classmethod
+    def of_index(cls, index: "ProductIndex") -> "ClusterMap":
+        """The clusters saved with the index, else fitted now on its products."""
+        path = Path(index.generation) / CLUSTERS_FILE if index.generation else None
+        if path is not None and path.is_file():
+            return cls.from_json(path.read_text())
+        products = index.products(index.keys.tolist())
+        return cls.fit(index.matrix(), [products[int(k)] for k in index.keys])

@@ -27,6 +27,7 @@ import numpy as np
 from usearch.index import Index, MetricKind
 from usearch.index import search as exact_search
 
+from .clusters import CLUSTERS_FILE
 from .embed import Features
 from .fusion import Fusion, fusion_from_state
 from .products import Product
@@ -34,7 +35,7 @@ from .products import Product
 FORMAT = 2
 KEEP_GENERATIONS = 2
 # Side files a new generation keeps from the one it replaces unless the save provides them.
-CARRIED_FILES = ("complement.json",)
+CARRIED_FILES = ("complement.json", CLUSTERS_FILE)
 # A filtered query whose filter keeps fewer rows than this (or less than EXACT_SHARE of the
 # catalogue) is answered by exact search over just those rows; otherwise HNSW is searched with
 # a fetch size sized from the filter's measured selectivity, grown until enough rows pass.

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .clusters import ClusterMap
 from .complement import Complementarity, Look, LookWeights, complete_the_look
 from .composed import ComposedResults, Vocabulary, composed_search, inferred_reference
 from .encoders import ClipEncoder, create_encoder
@@ -34,6 +35,7 @@ class Searcher:
         self.index = index if isinstance(index, ProductIndex) else ProductIndex.load(index)
         self.encoder = encoder or load_index_encoder(self.index)
         self._vocabulary: Vocabulary | None = None
+        self._clusters: ClusterMap | None = None
         self.complementarity = Complementarity.of_index(self.index)
 
     @property
@@ -42,6 +44,31 @@ class Searcher:
         if self._vocabulary is None:
             self._vocabulary = Vocabulary(self.index)
         return self._vocabulary
+
+    @property
+    def clusters(self) -> ClusterMap:
+        """Named clusters of the catalogue (saved with the index, else fitted on first use)."""
+        if self._clusters is None:
+            self._clusters = ClusterMap.of_index(self.index)
+        return self._clusters
+
+    def cluster_of(self, product_id: str) -> tuple[int, str]:
+        """The (label, name) of the cluster a product belongs to."""
+        label = int(self.clusters.assign(self.item_vector(product_id))[0])
+        return label, self.clusters.name(label)
+
+    def cluster(self, label: int, k: int = 10) -> list[SearchResult]:
+        """The ``k`` products of a cluster closest to its centre."""
+        if not 0 <= label < len(self.clusters.centroids):
+            raise QueryError(f"no cluster {label}: clusters are 0 to {len(self.clusters.centroids) - 1}")
+        matrix = self.index.matrix()
+        members = np.flatnonzero(self.clusters.assign(matrix) == label)
+        scores = matrix[members] @ self.clusters.centroids[label]
+        order = np.argsort(-scores)[:k]
+        keys = self.index.keys[members[order]]
+        products = self.index.products(keys.tolist())
+        return [SearchResult(products[int(key)].id, float(score), products[int(key)].title,
+                             products[int(key)], int(key)) for key, score in zip(keys, scores[order])]
 
     # -- query vectors (shared space, then fused space) -------------------------------------
     def text_vector(self, text: str) -> np.ndarray:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from retrieval.clusters import NOISE, Clustering, hdbscan_clusters, kmeans, name_clusters, purity, reduce
+from retrieval.clusters import (CLUSTERS_FILE, NOISE, Clustering, default_k, hdbscan_clusters,
+                                kmeans, name_clusters, purity, reduce)
 from retrieval.embed import project
 from retrieval.fusion import create_fusion
 
@@ -43,3 +45,42 @@ def test_noise_is_not_reassigned():
     assert (result.labels[-15:] == NOISE).sum() >= 10
     assert result.noise_fraction > 0
     assert isinstance(result, Clustering)
+
+
+def test_index_keeps_named_clusters_that_new_products_join(index_dir, tmp_path, catalog, features,
+                                                           encoder):
+    """The build saves the clusters; every product is in the cluster of its nearest centroid,
+    a cluster lists its members nearest the centre first, and a product added after the build
+    joins a cluster (the clusters are carried into the next generation)."""
+    import shutil
+
+    from retrieval.index import ProductIndex
+    from retrieval.search import QueryError, Searcher
+
+    folder = tmp_path / "idx"
+    shutil.copytree(index_dir, folder)
+    searcher = Searcher(folder)
+    assert (searcher.index.generation / CLUSTERS_FILE).is_file()
+    clusters = searcher.clusters
+    assert len(clusters.centroids) == default_k(len(catalog))
+    pid = searcher.index.all_ids()[0]
+    label, name = searcher.cluster_of(pid)
+    assert name == clusters.names[label] and name
+    members = searcher.cluster(label, k=len(catalog))
+    assert pid in {r.id for r in members}
+    assert all(searcher.cluster_of(r.id)[0] == label for r in members)
+    assert [r.score for r in members] == sorted((r.score for r in members), reverse=True)
+    with pytest.raises(QueryError, match="no cluster"):
+        searcher.cluster(len(clusters.centroids))
+
+    first = catalog.products[0]
+    first_label = searcher.cluster_of(first.id)[0]
+    index = searcher.index
+    index.remove([first.id])
+    index.save(folder)
+    index = ProductIndex.load(folder)
+    index.add([first], project(features, encoder).subset(np.arange(1)))
+    index.save(folder)
+    again = Searcher(folder)
+    assert np.allclose(again.clusters.centroids, clusters.centroids)
+    assert again.cluster_of(first.id)[0] == first_label

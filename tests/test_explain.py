@@ -110,6 +110,9 @@ def test_evidence_record_for_a_text_query(searcher):
     if result.product.gender == "Men":
         assert data["shared"].get("gender") == "Men"
     assert any(line.startswith("text similarity") for line in ev.facts())
+    assert data["cluster"] == {"label": searcher.cluster_of(result.id)[0],
+                               "name": searcher.cluster_of(result.id)[1]}
+    assert f"catalogue group: {data['cluster']['name']}" in ev.facts()
 
 
 def test_occlusion_heatmap_marks_what_removal_hurts(searcher):
