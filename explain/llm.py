@@ -114,7 +114,7 @@ class Generation:
 class LocalLLM:
     """A chat model with a lock around every call."""
 
-    def __init__(self, path: Path, n_ctx: int = 2048, threads: int | None = None, seed: int = 0):
+    def __init__(self, path: Path, n_ctx: int = 4096, threads: int | None = None, seed: int = 0):
         from llama_cpp import Llama
 
         self.path = path

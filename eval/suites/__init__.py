@@ -16,10 +16,10 @@ class SuiteResult:
 
 
 def registry():
-    from . import (alignment, clusters, complement, composed, explanations, faithfulness,
+    from . import (agent, alignment, clusters, complement, composed, explanations, faithfulness,
                    latency, personal, retrieval)
 
-    return {"alignment": alignment.run, "clusters": clusters.run, "complement": complement.run,
+    return {"agent": agent.run, "alignment": alignment.run, "clusters": clusters.run, "complement": complement.run,
             "composed": composed.run, "explanations": explanations.run,
             "faithfulness": faithfulness.run,
             "latency": latency.run, "personal": personal.run, "retrieval": retrieval.run}

@@ -1,0 +1,110 @@
+"""What a conversation remembers between turns, and how "this", "the second one", "that jacket"
+resolve against it."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from retrieval.composed import normalise
+from retrieval.index import Filters, ProductIndex
+
+ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3,
+            "4th": 3, "fifth": 4, "5th": 4, "sixth": 5, "6th": 5, "seventh": 6, "7th": 6,
+            "eighth": 7, "8th": 7, "ninth": 8, "9th": 8, "tenth": 9, "10th": 9}
+ORDINAL = re.compile(r"\b(" + "|".join(ORDINALS) + r"|last)\b(?:\s+(?:one|item|product))?")
+NUMBERED = re.compile(r"(?:#|\bnumber\s+|\bno\.?\s*|\bitem\s+|\boption\s+)(\d{1,2})\b")
+DEICTIC = re.compile(r"\b(this|that|it|these|those|the same)\b")
+NOTHING_SHOWN = ("Which product do you mean? Nothing is on screen yet: try a search first, "
+                 "e.g. \"navy shirts for men\".")
+
+
+class UnresolvedReference(LookupError):
+    """A reference the conversation cannot resolve; the message is a question for the shopper."""
+
+
+@dataclass
+class Conversation:
+    """The state of one shopper's chat."""
+
+    shown: list[str] = field(default_factory=list)       # product ids of the last answer, in order
+    focus: str | None = None                             # the product being talked about
+    filters: dict = field(default_factory=dict)          # gender, article_type, colour, price_*
+    excluded: list[str] = field(default_factory=list)    # "not that": never shown again
+    history: list[str] = field(default_factory=list)     # products looked at, oldest first
+    last_search: dict | None = None                      # the tool call to re-run on a new filter
+    photo: object | None = None                          # the shopper's uploaded photo
+    turns: int = 0
+
+    def show(self, product_ids: list[str]) -> None:
+        self.shown = list(product_ids)
+
+    def look_at(self, product_id: str) -> None:
+        """Make ``product_id`` the focus and add it to the browsing history."""
+        self.focus = product_id
+        if not self.history or self.history[-1] != product_id:
+            self.history.append(product_id)
+
+    def search_filters(self) -> Filters:
+        f = self.filters
+        return Filters(gender=f.get("gender"), article_type=f.get("article_type"),
+                       colour=f.get("colour"), price_min=f.get("price_min"),
+                       price_max=f.get("price_max"))
+
+    def to_json(self) -> dict:
+        return {"shown": self.shown, "focus": self.focus, "filters": self.filters,
+                "excluded": self.excluded, "history": self.history, "turns": self.turns,
+                "photo": self.photo is not None}
+
+
+def mentions_reference(text: str) -> bool:
+    t = text.lower()
+    return bool(ORDINAL.search(t) or NUMBERED.search(t) or DEICTIC.search(t))
+
+
+def resolve(reference: str | None, state: Conversation, index: ProductIndex) -> str:
+    """The product id a reference names: a product id, "the second one", "#3", "the last one",
+    "that jacket" (a shown product of that type, the focus first), "this"/"it" (the focus).
+    Raises ``UnresolvedReference`` with a question when it names nothing."""
+    ref = (reference or "").strip()
+    if ref in index:
+        return ref
+    text = ref.lower()
+    position = None
+    if m := NUMBERED.search(text):
+        position = int(m.group(1)) - 1
+    elif m := ORDINAL.search(text):
+        position = -1 if m.group(1) == "last" else ORDINALS[m.group(1)]
+    if position is not None:
+        if not state.shown:
+            raise UnresolvedReference(NOTHING_SHOWN)
+        if position >= len(state.shown):
+            raise UnresolvedReference(f"I only showed {len(state.shown)} products; which one do you mean "
+                                  f"(1 to {len(state.shown)})?")
+        return state.shown[position]
+    kind = _kind_named(text, state, index)
+    if kind is not None:
+        return kind
+    if state.focus is not None and (not text or DEICTIC.search(text)):
+        return state.focus
+    if state.shown and (not text or DEICTIC.search(text)):
+        return state.shown[0]
+    if not state.shown:
+        raise UnresolvedReference(NOTHING_SHOWN)
+    raise UnresolvedReference(f"I couldn't tell which product \"{ref}\" is. Which of those shown "
+                              f"do you mean (1 to {len(state.shown)})?")
+
+
+def _kind_named(text: str, state: Conversation, index: ProductIndex) -> str | None:
+    """ "that jacket": the focus when it is a jacket, else the first shown jacket."""
+    words = set(normalise(text).split()) - {"the", "that", "this", "one", "it"}
+    if not words:
+        return None
+    candidates = ([state.focus] if state.focus else []) + state.shown
+    for pid in candidates:
+        if pid not in index:
+            continue
+        p = index.product(pid)
+        kinds = set(normalise(" ".join(filter(None, (p.article_type, p.subcategory)))).split())
+        if words & kinds:
+            return pid
+    return None
