@@ -14,6 +14,7 @@ from explain.evidence import Explainer, Query
 from explain.writer import ExplanationWriter, Grounding, template_explanation
 from retrieval.composed import normalise
 from retrieval.index import IndexLookupError, SearchResult
+from retrieval.ingest import open_rgb
 from retrieval.search import QueryError, Searcher
 
 from .parser import INSTRUCTION, Parser, Plan, ToolCall
@@ -154,7 +155,7 @@ class ShoppingAgent:
         query = self.query_for(product_id)
         p = self.searcher.index.product(product_id)
         ev = self.explainer(query, SearchResult(p.id, 1.0, p.title, p))
-        png = ev.heatmap.overlay_png(self._photo_of(p)) if ev.heatmap is not None else None
+        png = ev.heatmap.overlay_png(open_rgb(p.image_path)[0]) if ev.heatmap is not None else None
         if self.explanations == "llm":
             written = None
             for kind, payload in self.writer.stream(ev):
@@ -169,25 +170,26 @@ class ShoppingAgent:
                     ev.to_json(heatmap_png=png))
 
     def query_for(self, product_id: str) -> Query:
-        """The query a shown product answered (the last search), else the product itself."""
+        """The query a shown product answered (the last listing), else the product itself."""
         last = self.state.last_search
-        if last and product_id in self.state.shown:
-            args = last["args"]
-            if last["tool"] == "search" and args.get("text") and not args.get("photo"):
-                return Query("text", args["text"])
-            if last["tool"] == "refine" and args["product"] != PHOTO:
-                return Query("composed", args["modifier"], product_id=args["product"])
-            if last["tool"] == "similar_to" and args["product"] != PHOTO:
-                return Query("item", product_id=args["product"])
-            if self.state.photo is not None and args.get("photo"):
-                return Query("image", image_path=self.state.photo)
-        return Query("item", product_id=product_id)
-
-    @staticmethod
-    def _photo_of(p):
-        from retrieval.ingest import open_rgb
-
-        return open_rgb(p.image_path)[0]
+        if not last or product_id not in self.state.shown:
+            return Query("item", product_id=product_id)
+        tool, args = last["tool"], last["args"]
+        reference = args.get("product")
+        if reference == PHOTO or (tool == "search" and args.get("photo")):
+            if tool == "refine" or (tool == "search" and args.get("text")):
+                return Query("composed", args.get("modifier") or args["text"],
+                             image_path=self.state.photo)
+            return Query("image", image_path=self.state.photo)
+        if tool == "search":
+            return Query("text", args["text"])
+        if tool == "refine":
+            return Query("composed", args["modifier"], product_id=reference)
+        if tool == "complete_look":
+            return Query("look", product_id=reference)
+        if tool == "recommend_for_user":
+            return Query("item", product_id=args["history"][-1])
+        return Query("item", product_id=reference)
 
     def reset(self) -> None:
         self.state = Conversation(turns=self.state.turns)
@@ -267,6 +269,7 @@ class ShoppingAgent:
         self.state.turns += 1
         if photo is not None:
             self.state.photo = self._store_photo(photo)
+            self.state.photo_turn = self.state.turns
         plan, decided_by, record = self.plan(text or "")
         trace = Trace(decided_by, plan.intent, llm=record)
         messages, cards = [], []

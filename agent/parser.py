@@ -89,9 +89,9 @@ class Parser:
         refs = self.references(text)
         if refs:
             return refs[0]
-        if (state.photo is not None and state.focus is None and not state.shown) or \
-                re.search(r"\b(photo|picture|image|pic)\b", text, re.IGNORECASE):
-            return PHOTO
+        if state.photo is not None and (state.photo_turn == state.turns or re.search(
+                r"\b(photo|picture|image|pic)\b", text, re.IGNORECASE)):
+            return PHOTO                # a photo sent with this turn, or named
         kind = re.search(r"\b(?:that|this|the)\s+([a-z][a-z -]{2,30}?)\b(?=\s+but\b|[?.!,]|$)",
                          text.lower())
         return kind.group(0) if kind else "this"
@@ -99,7 +99,8 @@ class Parser:
     def parse(self, text: str, state: Conversation) -> Plan | None:
         t = text.strip()
         if not t:
-            return None if state.photo is None else Plan("search", [ToolCall("search", {"photo": True})])
+            return Plan("search", [ToolCall("search", {"photo": True})]) \
+                if state.photo_turn == state.turns else None
         if INSTRUCTION.search(t):
             return Plan("search", [ToolCall("search", {"text": t})])
         if RESET.search(t):
@@ -137,9 +138,10 @@ class Parser:
         if state.last_search and found and "article_type" not in found and \
                 not FILTER_ONLY.sub("", self._without_values(t)).strip(" .,!?"):
             return Plan("filter", [ToolCall("filter", found)])
-        if found or SEARCH.search(t) or state.photo is not None:
+        if found or SEARCH.search(t) or state.photo_turn == state.turns:
             args = {"text": t, **found}
-            if state.photo is not None and re.search(r"\b(photo|picture|image|pic|this)\b", t, re.I):
+            if state.photo is not None and (state.photo_turn == state.turns or
+                                            re.search(r"\b(photo|picture|image|pic)\b", t, re.I)):
                 args["photo"] = True
             return Plan("search", [ToolCall("search", args)])
         return None

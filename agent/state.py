@@ -32,7 +32,8 @@ class Conversation:
     excluded: list[str] = field(default_factory=list)    # "not that": never shown again
     history: list[str] = field(default_factory=list)     # products looked at, oldest first
     last_search: dict | None = None                      # the tool call to re-run on a new filter
-    photo: object | None = None                          # the shopper's uploaded photo
+    photo: str | None = None                             # path of the shopper's uploaded photo
+    photo_turn: int = -1                                 # the turn it was uploaded on
     turns: int = 0
 
     def show(self, product_ids: list[str]) -> None:

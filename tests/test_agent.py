@@ -95,6 +95,34 @@ def test_scripted_conversation(searcher):
     assert agent.state.turns == 13
 
 
+def test_a_photo_is_searched_and_refined(searcher):
+    agent = ShoppingAgent(searcher, planner="parser", explanations="template")
+    shoe = next(p for p in (searcher.index.product(i) for i in searcher.index.all_ids())
+                if p.article_type == "Sports Shoes" and p.image_path)
+    a = agent.turn("", photo=shoe.image_path)
+    assert a.trace.intent == "search" and a.trace.tools[0].args == {"photo": True}
+    assert a.cards[0].id == shoe.id                        # its own photo comes first
+    a = agent.turn("like this but in white", photo=shoe.image_path)
+    assert a.trace.intent == "refine" and a.trace.tools[0].resolved["product"] == "photo"
+    assert a.cards and all(searcher.index.product(c.id).colour == "White" for c in a.cards)
+    a = agent.turn("why the first one?")
+    assert a.cards[0].evidence["query"]["kind"] == "composed"
+    assert a.cards[0].evidence["query"]["image_path"] == shoe.image_path
+
+
+def test_streaming_sends_the_explanation_as_it_is_written(searcher):
+    agent = ShoppingAgent(searcher, planner="parser", explanations="llm")
+    agent.turn("show me backpacks")
+    events = list(agent.stream("why the first one?"))
+    kinds = [k for k, _ in events]
+    assert kinds[-1] == "answer" and kinds.count("answer") == 1 and "token" in kinds
+    answer = events[-1][1]
+    if answer.cards[0].explanation_source == "llm" and "retry" not in kinds:
+        from explain.writer import tidy
+
+        assert tidy("".join(p for k, p in events if k == "token")) == answer.message
+
+
 def test_references_resolve_against_the_conversation(searcher):
     index = searcher.index
     ids = index.all_ids()
