@@ -146,15 +146,16 @@ class ShoppingAgent:
         ``explained_card``)."""
         ev = self.explainer(query, look or result, source, attributions=False)
         p = result.product
-        return Card(p.id, p.title, p.image_path, float(look.score if look else result.score),
-                    p.price, template_explanation(ev), "template", ev.to_json())
+        score = look.score if look else result.score
+        return Card(p.id, p.title, p.image_path, None if score is None else float(score), p.price,
+                    template_explanation(ev), "template", ev.to_json())
 
     def explained_card(self, product_id: str) -> Card:
         """The full evidence of why ``product_id`` is shown (heat-map, word weights) and an
         explanation written from it."""
         query = self.query_for(product_id)
         p = self.searcher.index.product(product_id)
-        ev = self.explainer(query, SearchResult(p.id, 1.0, p.title, p))
+        ev = self.explainer(query, SearchResult(p.id, self.state.scores.get(p.id), p.title, p))
         png = ev.heatmap.overlay_png(open_rgb(p.image_path)[0]) if ev.heatmap is not None else None
         if self.explanations == "llm":
             written = None
@@ -166,7 +167,7 @@ class ShoppingAgent:
             text, source = written.text, written.source
         else:
             text, source = template_explanation(ev), "template"
-        return Card(p.id, p.title, p.image_path, ev.score, p.price, text, source,
+        return Card(p.id, p.title, p.image_path, self.state.scores.get(p.id), p.price, text, source,
                     ev.to_json(heatmap_png=png))
 
     def query_for(self, product_id: str) -> Query:
@@ -288,7 +289,7 @@ class ShoppingAgent:
             messages.append(result.message)
             cards.extend(result.cards)
             if result.cards and self.tools[call.name].lists:
-                self.state.show([c.id for c in result.cards])
+                self.state.show([c.id for c in result.cards], [c.score for c in result.cards])
         if not plan.calls:
             messages.append(HELP)
         trace.seconds = time.perf_counter() - start

@@ -26,7 +26,7 @@ class ToolCall:
 
 @dataclass
 class Plan:
-    intent: str
+    intent: str                 # the tool the turn is about ("help" when none)
     calls: list[ToolCall]
 
 
@@ -110,9 +110,9 @@ class Parser:
         if EXPLAIN.search(t):
             return Plan("explain", [ToolCall("explain", {"product": self.reference(t, state)})])
         if COMPLETE.search(t):
-            return Plan("complete", [ToolCall("complete_look", {"product": self.reference(t, state)})])
+            return Plan("complete_look", [ToolCall("complete_look", {"product": self.reference(t, state)})])
         if CLUSTER.search(t):
-            return Plan("cluster", [ToolCall("show_cluster", {"product": self.reference(t, state)})])
+            return Plan("show_cluster", [ToolCall("show_cluster", {"product": self.reference(t, state)})])
         if EXCLUDE.search(t):
             return Plan("exclude", [ToolCall("exclude", {"product": self.reference(t, state)})])
         if m := REFINE.search(t):
@@ -129,9 +129,9 @@ class Parser:
             if prices:             # cheaper than the middle of what is on screen
                 return Plan("filter", [ToolCall("filter", {"price_max": float(np.median(prices))})])
         if SIMILAR.search(t):
-            return Plan("similar", [ToolCall("similar_to", {"product": self.reference(t, state)})])
+            return Plan("similar_to", [ToolCall("similar_to", {"product": self.reference(t, state)})])
         if RECOMMEND.search(t):
-            return Plan("recommend", [ToolCall("recommend_for_user")])
+            return Plan("recommend_for_user", [ToolCall("recommend_for_user")])
         if SELECT.search(t):
             return Plan("select", [ToolCall("select", {"product": self.reference(t, state)})])
         found = self.filters_in(t)

@@ -27,6 +27,7 @@ class Conversation:
     """The state of one shopper's chat."""
 
     shown: list[str] = field(default_factory=list)       # product ids of the last answer, in order
+    scores: dict[str, float] = field(default_factory=dict)   # their ranking scores
     focus: str | None = None                             # the product being talked about
     filters: dict = field(default_factory=dict)          # gender, article_type, colour, price_*
     excluded: list[str] = field(default_factory=list)    # "not that": never shown again
@@ -36,8 +37,9 @@ class Conversation:
     photo_turn: int = -1                                 # the turn it was uploaded on
     turns: int = 0
 
-    def show(self, product_ids: list[str]) -> None:
+    def show(self, product_ids: list[str], scores: list[float]) -> None:
         self.shown = list(product_ids)
+        self.scores = dict(zip(product_ids, scores))
 
     def look_at(self, product_id: str) -> None:
         """Make ``product_id`` the focus and add it to the browsing history."""

@@ -30,7 +30,7 @@ class Card:
     id: str
     title: str
     image: str | None
-    score: float
+    score: float | None             # its ranking score where it was listed (None: never listed)
     price: float | None
     explanation: str = ""
     explanation_source: str = "template"
@@ -38,7 +38,7 @@ class Card:
 
     def to_json(self) -> dict:
         return {"id": self.id, "title": self.title, "image": self.image,
-                "score": round(self.score, 4), "price": self.price, "explanation": self.explanation,
+                "score": None if self.score is None else round(self.score, 4), "price": self.price, "explanation": self.explanation,
                 "explanation_source": self.explanation_source, "evidence": self.evidence}
 
 
@@ -247,8 +247,8 @@ def compare(agent: "ShoppingAgent", args: dict) -> ToolResult:
     vecs = [index.vector(i) for i in ids]
     similarity = float(vecs[0] @ vecs[1])
     parts.append(f"Similarity of the first two: {similarity:.2f}.")
-    cards = [agent.card(SearchResult(p.id, 1.0, p.title, p), Query("item", product_id=ids[0]))
-             for p in products]
+    cards = [agent.card(SearchResult(p.id, agent.state.scores.get(p.id), p.title, p),
+                        agent.query_for(p.id)) for p in products]
     return ToolResult(" ".join(parts), cards, {"fields": rows, "differ": differ})
 
 
@@ -270,7 +270,8 @@ def select(agent: "ShoppingAgent", args: dict) -> ToolResult:
     p = agent.searcher.index.product(pid)
     details = ", ".join(str(v) for v in (p.article_type, p.colour, p.gender, p.usage) if v)
     price = f", price {p.price:g}" if p.price is not None else ""
-    card = agent.card(SearchResult(p.id, 1.0, p.title, p), Query("item", product_id=pid))
+    card = agent.card(SearchResult(p.id, agent.state.scores.get(pid), p.title, p),
+                      agent.query_for(pid))
     return ToolResult(f"{p.title}: {details}{price}. Ask \"why?\", \"more like this\" or "
                       "\"what goes with it?\".", [card])
 

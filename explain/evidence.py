@@ -35,7 +35,7 @@ class Query:
 class Evidence:
     query: Query
     product: dict                         # id, title and the product's fields
-    score: float                          # the ranking score of the match
+    score: float | None                   # the ranking score of the match (None: not ranked)
     similarity: dict[str, float]          # query vs the product's image / text / both
     shared: dict[str, str]                # attributes the product shares with the query
     constraints: list[str] = field(default_factory=list)     # a modifier's, all satisfied
@@ -219,6 +219,7 @@ class Explainer:
         cluster = {"label": label, "name": name}
         if reference is not None:
             cluster["same_as_reference"] = self.searcher.cluster_of(reference.id)[0] == label
-        return Evidence(query, product_fields(product), float(look.score if look else result.score),
+        score = look.score if look else result.score
+        return Evidence(query, product_fields(product), None if score is None else float(score),
                         similarity, shared_attributes(product, reference, mentioned), constraints,
                         complement, cluster, heatmap, product_words, query_words, costs)

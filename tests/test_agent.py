@@ -52,12 +52,12 @@ def test_scripted_conversation(searcher):
     refined = [c.id for c in a.cards]
 
     a = say("more like the first one")
-    assert a.trace.intent == "similar" and a.trace.tools[0].resolved["product"] == refined[0]
+    assert a.trace.intent == "similar_to" and a.trace.tools[0].resolved["product"] == refined[0]
     assert refined[0] not in {c.id for c in a.cards} and agent.state.focus == refined[0]
 
     a = say("what goes with it?")
     anchor = searcher.index.product(refined[0])
-    assert a.trace.intent == "complete" and a.trace.tools[0].resolved["product"] == refined[0]
+    assert a.trace.intent == "complete_look" and a.trace.tools[0].resolved["product"] == refined[0]
     assert a.cards and all(p.article_type != anchor.article_type for p in products(searcher, a))
     assert all(c.evidence["complement"]["reason"] for c in a.cards)
     look = [c.id for c in a.cards]
@@ -75,7 +75,7 @@ def test_scripted_conversation(searcher):
     assert len(a.cards) == 2 and "Similarity" in a.message
 
     a = say("show me the group of the first one")
-    assert a.trace.intent == "cluster"
+    assert a.trace.intent == "show_cluster"
     label = searcher.cluster_of(look[0])[0]
     assert a.cards and all(searcher.cluster_of(c.id)[0] == label for c in a.cards)
 

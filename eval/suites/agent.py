@@ -51,17 +51,17 @@ def turn_templates(p, other_colour: str, rng) -> list[tuple[str, str, object]]:
         (f"the {nth} one", "select", ("shown", i)),
         (f"show me #{i + 1}", "select", ("shown", i)),
         (f"like the {nth} one but in {colour}", "refine", ("shown", i)),
-        (f"more like the {nth} one", "similar", ("shown", i)),
-        (f"what goes with the {nth} one?", "complete", ("shown", i)),
+        (f"more like the {nth} one", "similar_to", ("shown", i)),
+        (f"what goes with the {nth} one?", "complete_look", ("shown", i)),
         (f"why the {nth} one?", "explain", ("shown", i)),
         (f"compare the {nth} and the {ORDINAL_WORDS[j]}", "compare", ("pair", i, j)),
-        (f"show me the group of the {nth} one", "cluster", ("shown", i)),
+        (f"show me the group of the {nth} one", "show_cluster", ("shown", i)),
         (f"not the {nth} one", "exclude", ("shown", i)),
-        ("recommend something for me", "recommend", None),
+        ("recommend something for me", "recommend_for_user", None),
         # paraphrases the keyword parser is not written for
-        (f"got anything that would look good with the {nth} one?", "complete", ("shown", i)),
+        (f"got anything that would look good with the {nth} one?", "complete_look", ("shown", i)),
         (f"what makes the {nth} one a good pick?", "explain", ("shown", i)),
-        (f"I'd rather see stuff that resembles the {nth} one", "similar", ("shown", i)),
+        (f"I'd rather see stuff that resembles the {nth} one", "similar_to", ("shown", i)),
         (f"nah, I really dislike the {nth} one", "exclude", ("shown", i)),
     ]
 
