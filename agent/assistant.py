@@ -83,7 +83,8 @@ class ShoppingAgent:
     evidence. Every listed product carries its evidence facts and a template explanation."""
 
     def __init__(self, searcher: Searcher, planner: str = "auto", explanations: str = "llm",
-                 k: int = 6, llm=None, llm_timeout: float = 20.0):
+                 k: int = 6, llm=None, llm_timeout: float = 20.0,
+                 explainer: Explainer | None = None):
         if planner not in PLANNERS:
             raise ValueError(f"planner must be one of {PLANNERS}, not {planner!r}")
         self.searcher, self.k = searcher, k
@@ -93,7 +94,7 @@ class ShoppingAgent:
         self._llm = llm
         self.llm_timeout = llm_timeout
         self._planner: LLMPlanner | None = None
-        self._explainer: Explainer | None = None
+        self._explainer = explainer          # share one among sessions: it holds an encoder copy
         self._writer: ExplanationWriter | None = None
         self.state = Conversation()
         self._photo_dir = tempfile.TemporaryDirectory(prefix="agent-photos-")

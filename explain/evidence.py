@@ -6,6 +6,8 @@ anchor's."""
 from __future__ import annotations
 
 import base64
+import copy
+import threading
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -149,14 +151,20 @@ class Explainer:
     """Builds ``Evidence`` for matches of one searcher; the heat-map and attribution models are
     set up once. ``steps`` (integrated-gradients steps) bounds the cost of token attributions;
     ``heatmap`` is ``gradcam`` (LayerCAM, ~40 ms) or ``occlusion`` (captum, ~1 s, measured more
-    faithful in the ``faithfulness`` benchmark)."""
+    faithful in the ``faithfulness`` benchmark).
+
+    Thread-safe: the heat-map and word attributions hook into the towers' layers, so they run on
+    a copy of the encoder (searches on the searcher's own encoder never pass through a hook), one
+    match at a time."""
 
     def __init__(self, searcher: Searcher, steps: int = DEFAULT_STEPS, heatmap: str = "gradcam"):
         self.searcher = searcher
         if heatmap not in ("gradcam", "occlusion"):
             raise ValueError(f"heatmap must be 'gradcam' or 'occlusion', not {heatmap!r}")
-        self.cam = SimilarityCAM(searcher.encoder) if heatmap == "gradcam" else OcclusionMap(searcher.encoder)
-        self.words = TextAttributor(searcher.encoder, steps)
+        encoder = copy.deepcopy(searcher.encoder)
+        self.cam = SimilarityCAM(encoder) if heatmap == "gradcam" else OcclusionMap(encoder)
+        self.words = TextAttributor(encoder, steps)
+        self.lock = threading.Lock()
 
     def shared_vector(self, product_id: str) -> np.ndarray:
         """A product in the shared space: the mean of its image and text embeddings."""
@@ -191,19 +199,18 @@ class Explainer:
         if has_text:
             similarity["text"] = float(text @ q)
         costs: dict[str, float] = {}
-        heatmap = None
-        if attributions and has_image and product.image_path:
-            heatmap = self.cam(open_rgb(product.image_path)[0], q)
-            costs["heatmap_s"] = heatmap.seconds
-        product_words = None
-        if attributions and has_text:
-            product_words = self.words(product.text, q)
-            costs["product_words_s"] = product_words.seconds
-        query_words = None
-        if attributions and query.text and query.kind in ("text", "composed"):
-            query_words = self.words(query.text, self.shared_vector(product.id))
-            costs["query_words_s"] = query_words.seconds
+        heatmap = product_words = query_words = None
         if attributions:
+            with self.lock:
+                if has_image and product.image_path:
+                    heatmap = self.cam(open_rgb(product.image_path)[0], q)
+                    costs["heatmap_s"] = heatmap.seconds
+                if has_text:
+                    product_words = self.words(product.text, q)
+                    costs["product_words_s"] = product_words.seconds
+                if query.text and query.kind in ("text", "composed"):
+                    query_words = self.words(query.text, self.shared_vector(product.id))
+                    costs["query_words_s"] = query_words.seconds
             costs["ig_steps"] = self.words.steps
         reference = index.product(query.product_id) if query.product_id else None
         mentioned, constraints = None, []

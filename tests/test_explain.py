@@ -128,3 +128,27 @@ def test_occlusion_heatmap_marks_what_removal_hurts(searcher):
     reversed_ = image_deletions(searcher.encoder, photo, 1 - heat.cam, q, fractions=(0.2,),
                                 grid=heat.grid)[0]
     assert evidence_first.comprehensiveness > reversed_.comprehensiveness
+
+
+def test_searches_during_an_explanation_are_unaffected(searcher):
+    """Attributions hook into the towers; other users' searches run meanwhile and must see the
+    plain model (the explainer works on its own copy)."""
+    import threading
+
+    explainer = Explainer(searcher, steps=16)
+    expected = searcher.encoder.encode_texts(["black backpack"])
+    result = searcher.text("sports shoes", 1)[0]
+    done = threading.Event()
+
+    def explain():
+        for _ in range(3):
+            explainer(Query("text", text="sports shoes for men"), result)
+        done.set()
+
+    worker = threading.Thread(target=explain)
+    worker.start()
+    seen = []
+    while not done.is_set():
+        seen.append(searcher.encoder.encode_texts(["black backpack"]))
+    worker.join()
+    assert len(seen) > 5 and all(np.allclose(v, expected, atol=1e-5) for v in seen)

@@ -26,6 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from agent.assistant import ShoppingAgent
+from explain.evidence import Explainer
 from explain.llm import get_llm
 from retrieval.search import Searcher
 
@@ -136,11 +137,13 @@ def run(ctx) -> SuiteResult:
         other = [c for c, _ in colours.most_common(12) if c != p.colour]
         scripts.append(conversation(p, other[rng.integers(len(other))], rng))
     llm = get_llm()
+    explainer = Explainer(searcher)
     results = {}
     for mode, count in counts.items():
         rows = []
         for turns in tqdm(scripts[:count], desc=f"conversations ({mode})", unit="conv"):
-            agent = ShoppingAgent(searcher, planner=mode, explanations="template", llm=llm)
+            agent = ShoppingAgent(searcher, planner=mode, explanations="template", llm=llm,
+                                  explainer=explainer)
             rows += play(agent, turns)
         results[mode] = rows
 
