@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test
+.PHONY: install browser demo test
 
 install: $(STAMP)
 
@@ -19,5 +19,10 @@ $(STAMP): pyproject.toml
 demo: install
 	$(PY) -m retrieval demo
 
-test: install
+# The UI tests drive Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: install browser
 	$(PY) -m pytest

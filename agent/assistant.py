@@ -99,6 +99,7 @@ class ShoppingAgent:
         self.state = Conversation()
         self._photo_dir = tempfile.TemporaryDirectory(prefix="agent-photos-")
         self._events: queue.Queue | None = None       # set while a turn streams
+        self.last_trace: Trace | None = None
 
     # -- lazily built parts -------------------------------------------------------------------
     @property
@@ -166,10 +167,12 @@ class ShoppingAgent:
                 elif self._events is not None:
                     self._events.put((kind, payload))
             text, source = written.text, written.source
+            grounding = {"attempts": written.attempts, "rejected": written.rejected,
+                         "reason": written.reason}
         else:
-            text, source = template_explanation(ev), "template"
+            text, source, grounding = template_explanation(ev), "template", None
         return Card(p.id, p.title, p.image_path, self.state.scores.get(p.id), p.price, text, source,
-                    ev.to_json(heatmap_png=png))
+                    ev.to_json(heatmap_png=png), grounding)
 
     def query_for(self, product_id: str) -> Query:
         """The query a shown product answered (the last listing), else the product itself."""
@@ -273,7 +276,20 @@ class ShoppingAgent:
             self.state.photo = self._store_photo(photo)
             self.state.photo_turn = self.state.turns
         plan, decided_by, record = self.plan(text or "")
-        trace = Trace(decided_by, plan.intent, llm=record)
+        return self.execute(plan, Trace(decided_by, plan.intent, llm=record), start)
+
+    def set_filters(self, filters: dict) -> Answer:
+        """Replace the active filters (a UI's controls; empty values clear one) and list the last
+        results again under them."""
+        start = time.perf_counter()
+        self.state.turns += 1
+        self.state.filters = {}
+        values = {k: v for k, v in filters.items() if v not in (None, "")}
+        plan = Plan("filter", [ToolCall("filter", values)])
+        return self.execute(plan, Trace("controls", plan.intent), start)
+
+    def execute(self, plan: Plan, trace: Trace, start: float) -> Answer:
+        """Check and run the plan's calls, recording each in ``trace``."""
         messages, cards = [], []
         for call in plan.calls:
             run = ToolRun(call.name, call.args)
@@ -294,6 +310,7 @@ class ShoppingAgent:
         if not plan.calls:
             messages.append(HELP)
         trace.seconds = time.perf_counter() - start
+        self.last_trace = trace
         return Answer(" ".join(m for m in messages if m), cards, trace, self.state.to_json())
 
     def stream(self, text: str, photo=None) -> Iterator[tuple[str, object]]:

@@ -35,11 +35,13 @@ class Card:
     explanation: str = ""
     explanation_source: str = "template"
     evidence: dict = field(default_factory=dict)
+    grounding: dict | None = None   # LLM attempts, rejected claims, why the template was used
 
     def to_json(self) -> dict:
         return {"id": self.id, "title": self.title, "image": self.image,
-                "score": None if self.score is None else round(self.score, 4), "price": self.price, "explanation": self.explanation,
-                "explanation_source": self.explanation_source, "evidence": self.evidence}
+                "score": None if self.score is None else round(self.score, 4), "price": self.price,
+                "explanation": self.explanation, "explanation_source": self.explanation_source,
+                "grounding": self.grounding, "evidence": self.evidence}
 
 
 @dataclass
@@ -178,10 +180,11 @@ def refine(agent: "ShoppingAgent", args: dict) -> ToolResult:
         state.look_at(pid)
     state.last_search = {"tool": "refine", "args": {"product": pid, "modifier": modifier}}
     results = [r for r in composed.results if r.id not in state.excluded][:agent.k]
-    wanted = "; ".join(composed.modifier.describe()) or modifier
+    wanted = "; ".join(composed.modifier.describe())
+    wanted = f" ({wanted})" if wanted else ""
     if not results:
-        return ToolResult(f"Nothing like {title} matches \"{modifier}\" ({wanted}).")
-    return ToolResult(f"Like {title}, but {modifier} ({wanted}):", _cards(agent, results, query),
+        return ToolResult(f"Nothing like {title} matches \"{modifier}\"{wanted}.")
+    return ToolResult(f"Like {title}, but {modifier}{wanted}:", _cards(agent, results, query),
                       {"constraints": composed.modifier.describe()})
 
 

@@ -24,7 +24,7 @@ QUICK_LIMIT = 3000
 class Context:
     def __init__(self, catalog: Path, out: Path, quick: bool = False, seed: int = 0,
                  encoder: str = DEFAULT_ENCODER, limit: int | None = None,
-                 hm: Path | None = None):
+                 hm: Path | None = None, index_dir: str | None = None):
         self.catalog_path = Path(catalog)
         self.hm_path = Path(hm) if hm else hm_dir()
         self.out = Path(out)
@@ -32,6 +32,7 @@ class Context:
         self.limit = limit if limit is not None else (QUICK_LIMIT if quick else None)
         self.seed = seed
         self.encoder_spec = encoder
+        self.index_dir = index_dir            # a built index given with --index (served by `load`)
 
     @cached_property
     def catalog(self) -> Catalog:

@@ -102,3 +102,15 @@ def test_agent_suite_scores_planners_on_generated_conversations(tmp_path, myntra
         assert 0 <= m["tool-call validity"][0] <= 1 and m["turn latency (s)"]["p95"] > 0
     assert suite["metrics"]["llm"]["decided by"].get("llm", 0) > 0   # the LLM planned turns
     assert "suite: agent" in done.stdout and (out / "agent.png").stat().st_size > 0
+
+
+def test_load_suite_serves_concurrent_sessions_without_errors(tmp_path, myntra, index_dir):
+    out = tmp_path / "report"
+    run_eval(out, myntra, "--suite", "load", "--index", str(index_dir))
+    suite = json.loads((out / "metrics.json").read_text())["load"]
+    m = suite["metrics"]
+    assert suite["config"]["sessions"] >= 20
+    assert m["errors"] == 0, m["error examples"]
+    assert m["search"]["requests"] == 2 * suite["config"]["sessions"]
+    for kind in ("chat: search", "chat: filter", "chat: similar", "chat: why", "search"):
+        assert m[kind]["under load"]["p95"] >= m[kind]["under load"]["p50"] > 0

@@ -17,9 +17,10 @@ class SuiteResult:
 
 def registry():
     from . import (agent, alignment, clusters, complement, composed, explanations, faithfulness,
-                   latency, personal, retrieval)
+                   latency, load, personal, retrieval)
 
-    return {"agent": agent.run, "alignment": alignment.run, "clusters": clusters.run, "complement": complement.run,
-            "composed": composed.run, "explanations": explanations.run,
-            "faithfulness": faithfulness.run,
-            "latency": latency.run, "personal": personal.run, "retrieval": retrieval.run}
+    return {"agent": agent.run, "alignment": alignment.run, "clusters": clusters.run,
+            "complement": complement.run, "composed": composed.run,
+            "explanations": explanations.run, "faithfulness": faithfulness.run,
+            "latency": latency.run, "load": load.run, "personal": personal.run,
+            "retrieval": retrieval.run}

@@ -102,7 +102,7 @@ def run(ctx) -> SuiteResult:
     grounding = Grounding.of(searcher.vocabulary)
     writer = ExplanationWriter(get_llm(), grounding)
     rng = np.random.default_rng(ctx.seed)
-    rows_out, records = [], []
+    records = []
     for query, result, reference in tqdm(sample(ctx, searcher, n), desc="writing explanations",
                                          unit="match"):
         ev = explainer(Query("text", text=query), result)

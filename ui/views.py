@@ -1,0 +1,66 @@
+"""What the app shows for an agent answer: gallery items, the "why?" panel, the trace."""
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image
+
+from agent.tools import Card
+
+
+def caption(card: Card) -> str:
+    price = f"₹{card.price:,.0f}" if card.price is not None else "price n/a"
+    score = f" · score {card.score:.2f}" if card.score is not None else ""
+    return f"{card.title}\n{price}{score}"
+
+
+def gallery(cards: list[Card]) -> list[tuple[str, str]]:
+    """(photo, caption) per product with a photo; products without one show a blank tile."""
+    return [(c.image or _blank(), caption(c)) for c in cards]
+
+
+def _blank() -> Image.Image:
+    return Image.new("RGB", (60, 80), "white")
+
+
+def heatmap_image(card: Card, height: int = 320) -> Image.Image | None:
+    """The Grad-CAM overlay, enlarged to ``height`` pixels (catalogue photos are small)."""
+    png = (card.evidence.get("heatmap") or {}).get("png_base64")
+    if not png:
+        return None
+    image = Image.open(io.BytesIO(base64.b64decode(png))).convert("RGB")
+    return image.resize((round(image.width * height / image.height), height), Image.BICUBIC)
+
+
+def weighted_words(card: Card) -> list[tuple[str, float | None]]:
+    """The product text with each word's attribution, scaled to [-1, 1] for colouring."""
+    words = (card.evidence.get("product_words") or {}).get("words") or []
+    if not words:
+        return []
+    top = max(abs(w["weight"]) for w in words) or 1.0
+    return [(w["word"] + " ", round(w["weight"] / top, 3)) for w in words]
+
+
+def why_markdown(card: Card) -> str:
+    ev = card.evidence
+    status = {"llm": "written by the local LLM and grounded in the evidence",
+              "template": "built from the evidence (template)"}.get(card.explanation_source,
+                                                                  card.explanation_source)
+    lines = [f"**{card.title}** ({card.id})", "", card.explanation, "", f"*Explanation: {status}.*"]
+    g = card.grounding or {}
+    if g.get("rejected"):
+        lines.append(f"*Rejected drafts (unsupported claims): "
+                     f"{'; '.join(', '.join(r) for r in g['rejected'])}.*")
+    sims = ", ".join(f"{k} {v:.2f}" for k, v in (ev.get("similarity") or {}).items())
+    if sims:
+        lines.append(f"- similarity: {sims}")
+    for k, v in (ev.get("shared") or {}).items():
+        lines.append(f"- same {k.replace('_', ' ')}: {v}")
+    for c in ev.get("constraints") or []:
+        lines.append(f"- satisfies {c}")
+    if ev.get("cluster"):
+        lines.append(f"- catalogue group: {ev['cluster']['name']}")
+    if ev.get("complement"):
+        lines.append(f"- goes with it: {ev['complement']['reason']}")
+    return "\n".join(lines)
