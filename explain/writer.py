@@ -104,9 +104,11 @@ def tidy(text: str, max_sentences: int = 2) -> str:
 
 
 def support(evidence: Evidence) -> str:
-    """Everything the model is given: what an explanation may assert."""
+    """What an explanation may assert: the product's title and the evidence. The shopper's query
+    is not support: "linen" asked for is not "linen" found (a modifier the product satisfies is
+    in the evidence as a constraint)."""
     parts = prompt_parts(evidence)
-    return " ".join([parts["query"], parts["product"], parts["evidence"]])
+    return " ".join([parts["product"], parts["evidence"]])
 
 
 def template_explanation(evidence: Evidence) -> str:

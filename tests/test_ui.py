@@ -10,9 +10,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from retrieval.settings import runs_dir
@@ -192,5 +194,33 @@ def test_api_and_bad_uploads(index_dir, tmp_path):
         for path, message in ((not_image, "not an image"), (huge, "megapixels")):
             out = client.predict("", handle_file(str(path)), [], api_name="/chat")
             assert message in out[0][-1]["content"][0]["text"]
+        # Files: the catalogue's photos are served, nothing else of the machine.
+        photo = found[0]["image"]
+        for path, status in ((photo, 200), ("/etc/passwd", 403), (__file__, 403)):
+            try:
+                code = urllib.request.urlopen(f"{server.url}gradio_api/file={path}").status
+            except urllib.error.HTTPError as exc:
+                code = exc.code
+            assert code == status, path
     finally:
         server.stop()
+
+
+def test_analyst_charts(index_dir):
+    """The charts draw from the index itself: every product counted, every cluster coloured."""
+    from retrieval.search import Searcher
+    from ui import charts
+
+    searcher = Searcher(index_dir)
+    n = len(searcher.index)
+    fig = charts.cluster_map(searcher)
+    assert len(fig.axes[0].collections[0].get_offsets()) == min(n, charts.MAP_POINTS)
+    typed = searcher.index.db.execute(
+        "SELECT COUNT(*) FROM products WHERE article_type IS NOT NULL").fetchone()[0]
+    fig = charts.type_by_gender(searcher, top=500)
+    assert sum(bar.get_width() for bar in fig.axes[0].patches) == typed
+    fig = charts.colour_by_season(searcher)
+    grid = fig.axes[0].images[0].get_array()
+    assert np.allclose(grid.sum(axis=0), 1.0)               # shares within each season
+    fig = charts.deletion_curves(None)
+    assert "no faithfulness benchmark" in fig.axes[0].texts[0].get_text()

@@ -37,6 +37,10 @@ def test_grounding_rejects_planted_false_claims(grounding):
     planted = "A red linen shirt for women, now 50% off."
     bad = grounding.unsupported(planted, given)
     assert {"red", "linen", "women", "50"} <= set(bad)
+    # What the shopper asked for is not evidence that the product has it.
+    asked = Evidence(Query("composed", text="like this but in linen", product_id="2"),
+                     ev.product, 0.8, ev.similarity, ev.shared)
+    assert grounding.unsupported("A navy blue linen shirt for men.", support(asked)) == ["linen"]
 
 
 def test_template_explanation_is_grounded(grounding):
