@@ -167,3 +167,15 @@ def test_unreadable_catalogue_path_is_a_clear_error(tmp_path):
         load_catalog(tmp_path / "nope")
     with pytest.raises(CatalogError, match="not a catalogue"):
         load_catalog(tmp_path)
+
+
+def test_image_paths_are_absolute_for_a_relative_catalogue_path(myntra, monkeypatch):
+    """An index built from ``--catalog ../shared/...`` must find its photos from anywhere."""
+    import os
+
+    from retrieval.ingest import load_catalog
+
+    monkeypatch.chdir(myntra.parent)
+    catalog = load_catalog(os.path.relpath(myntra), limit=20)
+    paths = [p.image_path for p in catalog.products if p.image_path]
+    assert paths and all(os.path.isabs(p) and os.path.isfile(p) for p in paths)

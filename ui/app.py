@@ -49,7 +49,8 @@ class Resources:
         """The folder holding the catalogue's photos (the only product files served)."""
         paths = [r[0] for r in self.searcher.index.db.execute(
             "SELECT image_path FROM products WHERE image_path IS NOT NULL LIMIT 2000")]
-        return os.path.commonpath(paths) if paths else None
+        # Resolved: Gradio resolves symlinks before checking a file against the allowed folders.
+        return os.path.realpath(os.path.commonpath(paths)) if paths else None
 
     def choices(self, field_name: str) -> list[str]:
         values = sorted({v for f, v in self.searcher.vocabulary.phrases.values() if f == field_name})

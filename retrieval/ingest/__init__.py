@@ -51,7 +51,7 @@ def load_catalog(path: str | Path, limit: int | None = None, check_images: bool 
 
     ``limit`` keeps the first N products (in file order).
     """
-    path = Path(path)
+    path = Path(path).absolute()            # image paths stay valid from any working folder
     if not path.exists():
         raise CatalogError(f"{path}: no such file or folder")
     layout = layout or detect_layout(path)
