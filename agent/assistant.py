@@ -98,7 +98,8 @@ class ShoppingAgent:
         self._writer: ExplanationWriter | None = None
         self.state = Conversation()
         self._photo_dir = tempfile.TemporaryDirectory(prefix="agent-photos-")
-        self._events: queue.Queue | None = None       # set while a turn streams
+        self._streams: dict[int, queue.Queue] = {}     # worker thread -> its stream's events
+        self._lock = threading.Lock()                   # one turn at a time per conversation
         self.last_trace: Trace | None = None
 
     # -- lazily built parts -------------------------------------------------------------------
@@ -164,8 +165,8 @@ class ShoppingAgent:
             for kind, payload in self.writer.stream(ev):
                 if kind == "done":
                     written = payload
-                elif self._events is not None:
-                    self._events.put((kind, payload))
+                elif threading.get_ident() in self._streams:
+                    self._streams[threading.get_ident()].put((kind, payload))
             text, source = written.text, written.source
             grounding = {"attempts": written.attempts, "rejected": written.rejected,
                          "reason": written.reason}
@@ -270,23 +271,25 @@ class ShoppingAgent:
 
     def turn(self, text: str, photo=None) -> Answer:
         """Answer one shopper message (and optional photo: a path, bytes or a PIL image)."""
-        start = time.perf_counter()
-        self.state.turns += 1
-        if photo is not None:
-            self.state.photo = self._store_photo(photo)
-            self.state.photo_turn = self.state.turns
-        plan, decided_by, record = self.plan(text or "")
-        return self.execute(plan, Trace(decided_by, plan.intent, llm=record), start)
+        with self._lock:
+            start = time.perf_counter()
+            self.state.turns += 1
+            if photo is not None:
+                self.state.photo = self._store_photo(photo)
+                self.state.photo_turn = self.state.turns
+            plan, decided_by, record = self.plan(text or "")
+            return self.execute(plan, Trace(decided_by, plan.intent, llm=record), start)
 
     def set_filters(self, filters: dict) -> Answer:
         """Replace the active filters (a UI's controls; empty values clear one) and list the last
         results again under them."""
-        start = time.perf_counter()
-        self.state.turns += 1
-        self.state.filters = {}
-        values = {k: v for k, v in filters.items() if v not in (None, "")}
-        plan = Plan("filter", [ToolCall("filter", values)])
-        return self.execute(plan, Trace("controls", plan.intent), start)
+        with self._lock:
+            start = time.perf_counter()
+            self.state.turns += 1
+            self.state.filters = {}
+            values = {k: v for k, v in filters.items() if v not in (None, "")}
+            plan = Plan("filter", [ToolCall("filter", values)])
+            return self.execute(plan, Trace("controls", plan.intent), start)
 
     def execute(self, plan: Plan, trace: Trace, start: float) -> Answer:
         """Check and run the plan's calls, recording each in ``trace``."""
@@ -318,13 +321,15 @@ class ShoppingAgent:
         piece)``, ``("retry", claims)`` and ``("replace", text)`` (see
         ``ExplanationWriter.stream``); last ``("answer", Answer)``."""
         events: queue.Queue = queue.Queue()
-        self._events = events
 
         def work():
+            self._streams[threading.get_ident()] = events
             try:
                 events.put(("answer", self.turn(text, photo)))
             except BaseException as exc:          # re-raised in the caller's thread
                 events.put(("error", exc))
+            finally:
+                self._streams.pop(threading.get_ident(), None)
 
         worker = threading.Thread(target=work, daemon=True)
         worker.start()
@@ -338,7 +343,6 @@ class ShoppingAgent:
                     break
         finally:
             worker.join()
-            self._events = None
 
     def _store_photo(self, photo) -> str:
         if isinstance(photo, (str, Path)):

@@ -22,6 +22,7 @@ from retrieval.search import Searcher
 from .gradcam import HeatMap, OcclusionMap, SimilarityCAM
 from .tokens import DEFAULT_STEPS, TextAttributor, TokenAttribution
 
+QUERY_CACHE = 32
 FIELDS = ("gender", "article_type", "colour", "usage", "season", "brand")
 
 
@@ -165,6 +166,8 @@ class Explainer:
         self.cam = SimilarityCAM(encoder) if heatmap == "gradcam" else OcclusionMap(encoder)
         self.words = TextAttributor(encoder, steps)
         self.lock = threading.Lock()
+        self._vectors: dict[tuple, np.ndarray] = {}      # recent query vectors (insertion order)
+        self._cache_lock = threading.Lock()
 
     def shared_vector(self, product_id: str) -> np.ndarray:
         """A product in the shared space: the mean of its image and text embeddings."""
@@ -173,6 +176,19 @@ class Explainer:
         return unit(np.mean(parts, axis=0))
 
     def query_vector(self, query: Query) -> np.ndarray:
+        """The query in the shared space; the last few are kept, since every product of one
+        answer is explained against the same query."""
+        key = (query.kind, query.text, query.product_id, query.image_path)
+        vector = self._vectors.get(key)
+        if vector is None:
+            vector = self._encode_query(query)
+            with self._cache_lock:
+                if len(self._vectors) >= QUERY_CACHE:
+                    self._vectors.pop(next(iter(self._vectors)))
+                self._vectors[key] = vector
+        return vector
+
+    def _encode_query(self, query: Query) -> np.ndarray:
         enc = self.searcher.encoder
         if query.kind == "text":
             return enc.encode_texts([query.text])[0]
