@@ -42,10 +42,11 @@ class ToolRun:
     ok: bool = True
     error: str | None = None
     seconds: float = 0.0
+    details: dict = field(default_factory=dict)      # what the tool reports beside its products
 
     def to_json(self) -> dict:
         return {"name": self.name, "args": self.args, "resolved": self.resolved, "ok": self.ok,
-                "error": self.error, "seconds": round(self.seconds, 4)}
+                "error": self.error, "seconds": round(self.seconds, 4), "details": self.details}
 
 
 @dataclass
@@ -305,6 +306,7 @@ class ShoppingAgent:
                 result = ToolResult(str(exc) if isinstance(exc, UnresolvedReference) else
                                     f"Sorry, I couldn't do that: {exc}")
             run.seconds = time.perf_counter() - t0
+            run.details = result.data
             trace.tools.append(run)
             messages.append(result.message)
             cards.extend(result.cards)

@@ -61,6 +61,7 @@ SELECT = _re(r"^\s*(?:(?:show|open|tell)(?: me)?(?: more)?(?: about)?\s+)?(?:the
 # Text that talks to the assistant's instructions is searched as words, never planned by the LLM.
 INSTRUCTION = _re(r"\b(ignore (?:all |any |the |your )?(?:previous |prior |above )?(?:instructions|rules)|"
                   r"system prompt|you are now|disregard|jailbreak|developer mode)\b")
+REFERENCE = re.compile(ORDINAL.pattern + "|" + NUMBERED.pattern)
 FIRST_N = _re(r"\b(?:first|top) (two|three|four|2|3|4)\b")
 WORD_NUMBERS = {"two": 2, "three": 3, "four": 4}
 
@@ -81,9 +82,7 @@ class Parser:
 
     def references(self, text: str) -> list[str]:
         """Every product reference in order: "the first and the third" -> two references."""
-        refs = [m.group(0) for m in re.finditer(
-            ORDINAL.pattern + "|" + NUMBERED.pattern, text.lower())]
-        return refs
+        return [m.group(0) for m in REFERENCE.finditer(text.lower())]
 
     def reference(self, text: str, state: Conversation) -> str:
         refs = self.references(text)

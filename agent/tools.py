@@ -48,7 +48,7 @@ class Card:
 class ToolResult:
     message: str
     cards: list[Card] = field(default_factory=list)
-    data: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)     # e.g. a comparison table; goes into the trace
 
 
 @dataclass(frozen=True)

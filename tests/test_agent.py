@@ -73,6 +73,8 @@ def test_scripted_conversation(searcher):
     a = say("compare the first two")
     assert a.trace.intent == "compare" and a.trace.tools[0].resolved["products"] == look[:2]
     assert len(a.cards) == 2 and "Similarity" in a.message
+    assert a.trace.tools[0].details["fields"]["article_type"] == [
+        searcher.index.product(i).article_type for i in look[:2]]
 
     a = say("show me the group of the first one")
     assert a.trace.intent == "show_cluster"
