@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install browser demo test
+.PHONY: install browser demo lint test
 
 install: $(STAMP)
 
@@ -24,5 +24,10 @@ browser:
 	command -v chromium >/dev/null || (apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
-test: install browser
+# Style (ruff) and structure (import-linter: layers, no import circle), then the tests.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
+
+test: install browser lint
 	$(PY) -m pytest

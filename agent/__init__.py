@@ -1,0 +1,9 @@
+"""The shopping agent: a conversation over one index whose turns become checked tool calls over
+the retrieval and explain layers (``ShoppingAgent``), with cards and a trace for each answer."""
+from .assistant import InvalidCall, ShoppingAgent
+from .calls import Answer, Card, Plan, ToolCall, Trace
+from .state import Conversation, UnresolvedReference
+from .tools import TOOLS, Tool
+
+__all__ = ["TOOLS", "Answer", "Card", "Conversation", "InvalidCall", "Plan", "ShoppingAgent",
+           "Tool", "ToolCall", "Trace", "UnresolvedReference"]

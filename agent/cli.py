@@ -7,16 +7,16 @@ import argparse
 import json
 import sys
 
-from retrieval.settings import runs_dir
+from retrieval.settings import DEFAULT_PLANNER, PLANNERS, demo_index_dir
 
-from .assistant import PLANNERS, ShoppingAgent
+from .assistant import ShoppingAgent
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m agent", description=__doc__.split("\n")[0])
-    ap.add_argument("--index", default=str(runs_dir() / "demo-index"),
+    ap.add_argument("--index", default=str(demo_index_dir()),
                     help="index folder (default: the demo index of `python -m retrieval demo`)")
-    ap.add_argument("--planner", choices=PLANNERS, default="auto",
+    ap.add_argument("--planner", choices=PLANNERS, default=DEFAULT_PLANNER,
                     help="parser only, parser then LLM for unread turns (default), or LLM first")
     ap.add_argument("--explanations", choices=("llm", "template"), default="llm",
                     help="how an explained product's explanation is written")

@@ -4,30 +4,14 @@ prices, and references to products on screen. Fast and predictable; it says when
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from retrieval.composed import UNDER, Vocabulary, normalise
 from retrieval.index import ProductIndex
+from retrieval.vocabulary import Vocabulary, price_limit
 
-from .state import NUMBERED, ORDINAL, ORDINALS, Conversation, mentions_reference
-from .tools import PHOTO
-
-
-@dataclass
-class ToolCall:
-    name: str
-    args: dict = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "args": self.args}
-
-
-@dataclass
-class Plan:
-    intent: str                 # the tool the turn is about ("help" when none)
-    calls: list[ToolCall]
+from .calls import Plan, ToolCall
+from .state import NUMBERED, ORDINAL, ORDINALS, PHOTO, Conversation, mentions_reference
 
 
 def _re(pattern: str) -> re.Pattern:
@@ -76,8 +60,8 @@ class Parser:
         """Catalogue values and a price bound named in ``text``."""
         mod = self.vocabulary.parse(text)
         found = {f: v for f, v in mod.values.items() if f in ("gender", "colour", "article_type")}
-        if m := UNDER.search(text.lower()):
-            found["price_max"] = float(m.group(1).replace(",", ""))
+        if (limit := price_limit(text)) is not None:
+            found["price_max"] = limit
         return found
 
     def references(self, text: str) -> list[str]:
@@ -135,7 +119,7 @@ class Parser:
             return Plan("select", [ToolCall("select", {"product": self.reference(t, state)})])
         found = self.filters_in(t)
         if state.last_search and found and "article_type" not in found and \
-                not FILTER_ONLY.sub("", self._without_values(t)).strip(" .,!?"):
+                not FILTER_ONLY.sub("", self.vocabulary.without_values(t)).strip(" .,!?"):
             return Plan("filter", [ToolCall("filter", found)])
         if found or SEARCH.search(t) or state.photo_turn == state.turns:
             args = {"text": t, **found}
@@ -155,11 +139,3 @@ class Parser:
         if refs:
             return ["this", refs[0]]
         return ["#1", "#2"]
-
-    def _without_values(self, text: str) -> str:
-        """``text`` with the catalogue values it names taken out."""
-        norm = f" {normalise(text)} "
-        for phrase in self.vocabulary.phrases:
-            if phrase and f" {phrase} " in norm:
-                norm = norm.replace(f" {phrase} ", " ")
-        return norm

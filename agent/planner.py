@@ -8,14 +8,13 @@ tool-name stage returned ``functions.search:`` as a plain message, so no call ev
 from __future__ import annotations
 
 import json
-import threading
-import time
 
+from explain.llm import LocalLLM
 from explain.writer import quoted
 from prompts import load
 from retrieval.index import ProductIndex
 
-from .parser import ToolCall
+from .calls import ToolCall
 from .state import Conversation
 from .tools import Tool
 
@@ -45,7 +44,7 @@ def describe_state(state: Conversation, index: ProductIndex) -> dict[str, str]:
 class LLMPlanner:
     """Plans one turn with a local chat model (``explain.llm.LocalLLM``) as one tool call."""
 
-    def __init__(self, llm, tools: list[Tool], timeout: float = 20.0, max_tokens: int = 96):
+    def __init__(self, llm: LocalLLM, tools: list[Tool], timeout: float = 20.0, max_tokens: int = 96):
         self.llm, self.timeout, self.max_tokens = llm, timeout, max_tokens
         self.tools = {t.name: t for t in tools}
         self.schema = {"oneOf": [
@@ -61,31 +60,22 @@ class LLMPlanner:
     def plan(self, text: str, state: Conversation, index: ProductIndex) -> tuple[ToolCall, dict]:
         """One tool call for ``text`` and a record (raw output, seconds) for the trace."""
         messages = self.messages(text, state, index)
-        box: dict = {}
-
-        def work():
-            try:
-                with self.llm.lock:
-                    box["response"] = self.llm.llm.create_chat_completion(
-                        messages, temperature=0.0, max_tokens=self.max_tokens,
-                        response_format={"type": "json_object", "schema": self.schema})
-            except Exception as exc:                  # llama.cpp or grammar errors
-                box["error"] = exc
-
-        start = time.perf_counter()
-        worker = threading.Thread(target=work, daemon=True)
-        worker.start()
-        worker.join(self.timeout)
-        record = {"seconds": round(time.perf_counter() - start, 3)}
-        if worker.is_alive():
-            raise PlanningError(f"the LLM planner took longer than {self.timeout:g}s", record)
-        if "error" in box:
-            raise PlanningError(f"the LLM planner failed: {box['error']}", record)
-        raw = box["response"]["choices"][0]["message"].get("content") or ""
+        try:
+            gen = self.llm.generate(messages, max_tokens=self.max_tokens, temperature=0.0,
+                                    timeout=self.timeout, schema=self.schema, wait=self.timeout)
+        except TimeoutError as exc:
+            raise PlanningError(f"the LLM planner could not start: {exc}", {}) from None
+        except Exception as exc:                  # llama.cpp or grammar errors
+            raise PlanningError(f"the LLM planner failed: {exc}", {}) from None
+        record = {"seconds": round(gen.total_s, 3)}
+        raw = gen.text
         record["raw"] = raw
         try:
             call = json.loads(raw)
         except json.JSONDecodeError as exc:
+            if gen.total_s > self.timeout:
+                raise PlanningError(f"the LLM planner took longer than {self.timeout:g}s",
+                                    record) from None
             raise PlanningError(f"the LLM's call is not JSON ({exc})", record) from None
         if not isinstance(call, dict) or call.get("tool") not in self.tools:
             raise PlanningError(f"the LLM asked for an unknown tool {call.get('tool') if isinstance(call, dict) else call!r}",

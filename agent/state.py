@@ -5,8 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from retrieval.composed import normalise
+from explain.evidence import Query
 from retrieval.index import Filters, ProductIndex
+from retrieval.vocabulary import normalise
+
+from .calls import Listing
+
+PHOTO = "photo"                 # the reference that names the shopper's uploaded photo
 
 ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3,
             "4th": 3, "fifth": 4, "5th": 4, "sixth": 5, "6th": 5, "seventh": 6, "7th": 6,
@@ -32,7 +37,7 @@ class Conversation:
     filters: dict = field(default_factory=dict)          # gender, article_type, colour, price_*
     excluded: list[str] = field(default_factory=list)    # "not that": never shown again
     history: list[str] = field(default_factory=list)     # products looked at, oldest first
-    last_search: dict | None = None                      # the tool call to re-run on a new filter
+    last_search: Listing | None = None                   # the listing to re-run on a new filter
     photo: str | None = None                             # path of the shopper's uploaded photo
     photo_turn: int = -1                                 # the turn it was uploaded on
     turns: int = 0
@@ -40,6 +45,16 @@ class Conversation:
     def show(self, product_ids: list[str], scores: list[float]) -> None:
         self.shown = list(product_ids)
         self.scores = dict(zip(product_ids, scores))
+
+    def clear(self) -> None:
+        """Forget everything but the number of turns ("reset")."""
+        self.__dict__.update(vars(Conversation(turns=self.turns)))
+
+    def query_for(self, product_id: str) -> Query:
+        """The query a shown product answered (its listing's), else the product itself."""
+        if self.last_search is None or product_id not in self.shown:
+            return Query("item", product_id=product_id)
+        return self.last_search.query
 
     def look_at(self, product_id: str) -> None:
         """Make ``product_id`` the focus and add it to the browsing history."""

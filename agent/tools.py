@@ -1,54 +1,43 @@
 """The agent's tools: a JSON schema each (what a planner may call) and the code that runs them over
 the retrieval and explain layers.
 
-A product argument is a product id or a reference to one on screen ("this", "the second one",
-"that jacket"); the agent resolves it against the conversation before the tool runs. ``photo``
-names the shopper's uploaded photo.
+A tool runs against a ``ToolContext`` (the conversation's state, the searcher and the card maker),
+never against the agent itself. A product argument is a product id or a reference to one on
+screen ("this", "the second one", "that jacket"); the agent checks and resolves every reference
+once, before the tool runs, so a tool receives product ids (or ``PHOTO``, the shopper's uploaded
+photo). A tool whose products form a listing returns it (the call and the query it ran), so it can
+be run again under new filters or exclusions and its products explained against that query.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from jsonschema import Draft202012Validator
 
 from explain.evidence import Query
+from retrieval.complement import LookItem
 from retrieval.index import SearchResult
+from retrieval.search import Searcher
 
-if TYPE_CHECKING:
-    from .assistant import ShoppingAgent
+from .calls import Card, Listing, ToolResult
+from .cards import CardMaker
+from .state import PHOTO, Conversation
 
-PHOTO = "photo"
 # A product id, a product on screen ("this", "#2", "the second one", "that jacket") or "photo";
 # the planner's system prompt says so once rather than in every schema.
 PRODUCT = {"type": "string", "maxLength": 60}
+FILTER_VALUES = ("gender", "colour", "article_type")      # checked against the catalogue
 
 
-@dataclass
-class Card:
-    """One product in an answer, with why it is there."""
-    id: str
-    title: str
-    image: str | None
-    score: float | None             # its ranking score where it was listed (None: never listed)
-    price: float | None
-    explanation: str = ""
-    explanation_source: str = "template"
-    evidence: dict = field(default_factory=dict)
-    grounding: dict | None = None   # LLM attempts, rejected claims, why the template was used
+class ToolContext(Protocol):
+    """What a tool may ask of the conversation it runs in."""
 
-    def to_json(self) -> dict:
-        return {"id": self.id, "title": self.title, "image": self.image,
-                "score": None if self.score is None else round(self.score, 4), "price": self.price,
-                "explanation": self.explanation, "explanation_source": self.explanation_source,
-                "grounding": self.grounding, "evidence": self.evidence}
-
-
-@dataclass
-class ToolResult:
-    message: str
-    cards: list[Card] = field(default_factory=list)
-    data: dict = field(default_factory=dict)     # e.g. a comparison table; goes into the trace
+    searcher: Searcher
+    state: Conversation
+    cards: CardMaker
+    k: int                              # products per answer
 
 
 @dataclass(frozen=True)
@@ -56,14 +45,9 @@ class Tool:
     name: str
     description: str
     parameters: dict
-    run: Callable[["ShoppingAgent", dict], ToolResult]
-    product_args: tuple[str, ...] = ()      # arguments holding product references
+    run: Callable[[ToolContext, dict], ToolResult]
+    product_args: tuple[str, ...] = ()      # arguments holding one product reference each
     lists: bool = True                      # its products replace the ones on screen
-
-    def schema(self) -> dict:
-        """The OpenAI-style tool description llama.cpp's function calling takes."""
-        return {"type": "function", "function": {"name": self.name, "description": self.description,
-                                                 "parameters": self.parameters}}
 
     def errors(self, args: dict) -> list[str]:
         """What is wrong with ``args`` against the schema (empty when valid)."""
@@ -84,18 +68,26 @@ def filter_properties() -> dict:
             "price_min": {"type": "number", "minimum": 0}}
 
 
-FILTER_VALUES = ("gender", "colour", "article_type")      # checked against the catalogue
-
-
 # -- implementations ------------------------------------------------------------------------
-def _cards(agent: "ShoppingAgent", results: list[SearchResult], query: Query,
-           looks=None, source: str | None = None) -> list[Card]:
-    return [agent.card(r, query, look, source)
+def _cards(ctx: ToolContext, results: list[SearchResult], query: Query,
+           looks: list[LookItem] | None = None, source: str | None = None) -> list[Card]:
+    return [ctx.cards.card(r, query, look, source)
             for r, look in zip(results, looks or [None] * len(results))]
 
 
-def search(agent: "ShoppingAgent", args: dict) -> ToolResult:
-    state = agent.state
+def _title(ctx: ToolContext, product_id: str) -> str:
+    return ctx.searcher.index.product(product_id).title or product_id
+
+
+def _shown_card(ctx: ToolContext, product_id: str) -> Card:
+    """A product's card as listed: scored and explained against the listing it came from."""
+    p = ctx.searcher.index.product(product_id)
+    return ctx.cards.card(SearchResult(p.id, ctx.state.scores.get(p.id), p.title, p),
+                          ctx.state.query_for(p.id))
+
+
+def search(ctx: ToolContext, args: dict) -> ToolResult:
+    state = ctx.state
     text = (args.get("text") or "").strip()
     if text:                        # a new description: its own type and colour, not the last one's
         state.filters.pop("article_type", None)
@@ -103,138 +95,133 @@ def search(agent: "ShoppingAgent", args: dict) -> ToolResult:
     state.filters.update({f: args[f] for f in filter_properties() if f in args})
     if not text and not args.get("photo"):
         text = " ".join(str(args[f]) for f in ("gender", "colour", "article_type") if f in args)
-    return run_search(agent, text, bool(args.get("photo")))
+    return run_search(ctx, {"text": text, "photo": bool(args.get("photo"))})
 
 
-def run_search(agent: "ShoppingAgent", text: str, photo: bool) -> ToolResult:
-    """Search ``text`` and/or the photo under the active filters."""
-    state = agent.state
-    filters = state.search_filters()
-    k = agent.k + len(state.excluded)
+def run_search(ctx: ToolContext, args: dict) -> ToolResult:
+    """Search ``args["text"]`` and/or the photo under the active filters and exclusions."""
+    state, searcher = ctx.state, ctx.searcher
+    text, photo = args["text"], args["photo"]
+    filters, excluded = state.search_filters(), state.excluded
     if photo:
         if state.photo is None:
             return ToolResult("Upload a photo first, then I can find products like it.")
         if text:
-            composed = agent.searcher.composed(text, image=state.photo, k=k, filters=filters)
-            results, query = composed.results, Query("composed", text, image_path=state.photo)
+            results = searcher.composed(text, image=state.photo, k=ctx.k, filters=filters,
+                                        exclude=excluded).results
+            query = Query("composed", text, image_path=state.photo)
         else:
-            results = agent.searcher.image(state.photo, k, filters)
+            results = searcher.image(state.photo, ctx.k, filters, excluded)
             query = Query("image", image_path=state.photo)
     else:
         if not text:
             return ToolResult("What are you looking for? For example \"navy shirts for men\".")
-        results, query = agent.searcher.text(text, k, filters), Query("text", text)
-    state.last_search = {"tool": "search", "args": {"text": text, "photo": photo}}
-    results = [r for r in results if r.id not in state.excluded][:agent.k]
+        results, query = searcher.text(text, ctx.k, filters, excluded), Query("text", text)
+    listing = Listing("search", args, query)
     active = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in state.filters.items())
     what = f"\"{text}\"" if text else "your photo"
     if not results:
         return ToolResult(f"Nothing matches {what}" + (f" with {active}" if active else "") +
-                          ". Try fewer filters (say \"reset\" to clear them).")
+                          ". Try fewer filters (say \"reset\" to clear them).", listing=listing)
     state.focus = None
     return ToolResult(f"Here are {len(results)} products for {what}" +
-                      (f" ({active})." if active else "."), _cards(agent, results, query))
+                      (f" ({active})." if active else "."), _cards(ctx, results, query),
+                      listing=listing)
 
 
-def filter_results(agent: "ShoppingAgent", args: dict) -> ToolResult:
-    state = agent.state
-    state.filters.update(args)
-    if state.last_search is None:
-        return search(agent, {})
-    return rerun(agent)
+def filter_results(ctx: ToolContext, args: dict) -> ToolResult:
+    ctx.state.filters.update(args)
+    if ctx.state.last_search is None:
+        return search(ctx, {})
+    return rerun(ctx)
 
 
-def rerun(agent: "ShoppingAgent") -> ToolResult:
+def rerun(ctx: ToolContext) -> ToolResult:
     """The last listing again, under the current filters and exclusions."""
-    last = agent.state.last_search
-    if last["tool"] == "search":
-        return run_search(agent, **last["args"])
-    return agent.run_call(last["tool"], dict(last["args"]))
+    last = ctx.state.last_search
+    run = run_search if last.tool == "search" else TOOLS[last.tool].run
+    return run(ctx, dict(last.args))
 
 
-def similar_to(agent: "ShoppingAgent", args: dict) -> ToolResult:
-    pid = agent.product_arg(args, "product")
+def similar_to(ctx: ToolContext, args: dict) -> ToolResult:
+    pid = args["product"]
     if pid == PHOTO:
-        return search(agent, {"photo": True})
-    state = agent.state
-    results = agent.searcher.item(pid, agent.k + len(state.excluded), state.search_filters())
-    results = [r for r in results if r.id not in state.excluded][:agent.k]
+        return search(ctx, {"photo": True})
+    state = ctx.state
+    results = ctx.searcher.item(pid, ctx.k, state.search_filters(), state.excluded)
     state.look_at(pid)
-    state.last_search = {"tool": "similar_to", "args": {"product": pid}}
-    title = agent.title(pid)
-    return ToolResult(f"Products like {title}:", _cards(agent, results, Query("item", product_id=pid)))
+    query = Query("item", product_id=pid)
+    return ToolResult(f"Products like {_title(ctx, pid)}:", _cards(ctx, results, query),
+                      listing=Listing("similar_to", {"product": pid}, query))
 
 
-def refine(agent: "ShoppingAgent", args: dict) -> ToolResult:
-    pid = agent.product_arg(args, "product")
-    modifier = args["modifier"].strip()
-    state = agent.state
-    k = agent.k + len(state.excluded)
+def refine(ctx: ToolContext, args: dict) -> ToolResult:
+    pid, modifier = args["product"], args["modifier"].strip()
+    state = ctx.state
     if pid == PHOTO:
-        composed = agent.searcher.composed(modifier, image=state.photo, k=k,
-                                           filters=state.search_filters())
-        query, title = Query("composed", modifier, image_path=state.photo), "your photo"
+        reference, query, title = {"image": state.photo}, Query("composed", modifier,
+                                                                image_path=state.photo), "your photo"
     else:
-        composed = agent.searcher.composed(modifier, item=pid, k=k, filters=state.search_filters())
-        query, title = Query("composed", modifier, product_id=pid), agent.title(pid)
+        reference, query, title = {"item": pid}, Query("composed", modifier, product_id=pid), \
+            _title(ctx, pid)
         state.look_at(pid)
-    state.last_search = {"tool": "refine", "args": {"product": pid, "modifier": modifier}}
-    results = [r for r in composed.results if r.id not in state.excluded][:agent.k]
+    composed = ctx.searcher.composed(modifier, k=ctx.k, filters=state.search_filters(),
+                                     exclude=state.excluded, **reference)
+    listing = Listing("refine", {"product": pid, "modifier": modifier}, query)
     wanted = "; ".join(composed.modifier.describe())
     wanted = f" ({wanted})" if wanted else ""
-    if not results:
-        return ToolResult(f"Nothing like {title} matches \"{modifier}\"{wanted}.")
-    return ToolResult(f"Like {title}, but {modifier}{wanted}:", _cards(agent, results, query),
-                      {"constraints": composed.modifier.describe()})
+    if not composed.results:
+        return ToolResult(f"Nothing like {title} matches \"{modifier}\"{wanted}.", listing=listing)
+    return ToolResult(f"Like {title}, but {modifier}{wanted}:", _cards(ctx, composed.results, query),
+                      {"constraints": composed.modifier.describe()}, listing)
 
 
-def complete_look(agent: "ShoppingAgent", args: dict) -> ToolResult:
-    pid = agent.product_arg(args, "product")
+def complete_look(ctx: ToolContext, args: dict) -> ToolResult:
+    pid, state = args["product"], ctx.state
     if pid == PHOTO:
-        look = agent.searcher.complete(image=agent.state.photo, k=agent.k)
-        query, title = Query("look", image_path=agent.state.photo), "your photo"
+        look = ctx.searcher.complete(image=state.photo, k=ctx.k, exclude=state.excluded)
+        query, title = Query("look", image_path=state.photo), "your photo"
     else:
-        look = agent.searcher.complete(item=pid, k=agent.k)
-        query, title = Query("look", product_id=pid), agent.title(pid)
-        agent.state.look_at(pid)
-    agent.state.last_search = {"tool": "complete_look", "args": {"product": pid}}
-    items = [i for i in look.items if i.result.id not in agent.state.excluded]
-    if not items:
-        return ToolResult(f"I found nothing that completes {title}.")
-    kinds = sorted({i.result.product.article_type for i in items if i.result.product.article_type})
+        look = ctx.searcher.complete(item=pid, k=ctx.k, exclude=state.excluded)
+        query, title = Query("look", product_id=pid), _title(ctx, pid)
+        state.look_at(pid)
+    listing = Listing("complete_look", {"product": pid}, query)
+    if not look.items:
+        return ToolResult(f"I found nothing that completes {title}.", listing=listing)
+    kinds = sorted({i.result.product.article_type for i in look.items if i.result.product.article_type})
     return ToolResult(f"To go with {title}: {', '.join(kinds)}.",
-                      _cards(agent, [i.result for i in items], query, items, look.source),
-                      {"complementarity_from": look.source})
+                      _cards(ctx, [i.result for i in look.items], query, look.items, look.source),
+                      {"complementarity_from": look.source}, listing)
 
 
-def recommend_for_user(agent: "ShoppingAgent", args: dict) -> ToolResult:
-    history = [agent.resolve(h) for h in args.get("history") or []] or agent.state.history
+def recommend_for_user(ctx: ToolContext, args: dict) -> ToolResult:
+    state = ctx.state
+    history = args.get("history") or state.history
     if not history:
         return ToolResult("I don't know your taste yet: open or ask about a few products first, "
                           "then ask again.")
-    results = agent.searcher.for_history(history, k=agent.k + len(history),
-                                         filters=agent.state.search_filters())
-    results = [r for r in results if r.id not in agent.state.excluded and r.id not in history]
-    results = results[:agent.k]
-    agent.state.last_search = {"tool": "recommend_for_user", "args": {"history": history}}
+    results = ctx.searcher.for_history(history, k=ctx.k, filters=state.search_filters(),
+                                       exclude=state.excluded)
+    query = Query("item", product_id=history[-1])
     return ToolResult(f"Picked for you from the {len(history)} products you looked at:",
-                      _cards(agent, results, Query("item", product_id=history[-1])),
-                      {"history": history})
+                      _cards(ctx, results, query), {"history": history},
+                      Listing("recommend_for_user", {"history": history}, query))
 
 
-def explain(agent: "ShoppingAgent", args: dict) -> ToolResult:
-    pid = agent.product_arg(args, "product")
-    agent.state.look_at(pid)
-    card = agent.explained_card(pid)
+def explain(ctx: ToolContext, args: dict) -> ToolResult:
+    pid = args["product"]
+    ctx.state.look_at(pid)
+    card = ctx.cards.explained(pid, ctx.state.query_for(pid), ctx.state.scores.get(pid))
     return ToolResult(card.explanation, [card])
 
 
-def compare(agent: "ShoppingAgent", args: dict) -> ToolResult:
-    ids = list(dict.fromkeys(agent.resolve(p) for p in args["products"]))
+def compare(ctx: ToolContext, args: dict) -> ToolResult:
+    ids = list(dict.fromkeys(args["products"]))
     if len(ids) < 2:
         return ToolResult("Which two products should I compare? For example \"compare the first "
                           "and the second\".")
-    products = [agent.searcher.index.product(i) for i in ids]
+    index = ctx.searcher.index
+    products = [index.product(i) for i in ids]
     fields = ("article_type", "colour", "gender", "usage", "season", "brand", "price")
     rows = {f: [getattr(p, f) for p in products] for f in fields
             if any(getattr(p, f) is not None for p in products)}
@@ -246,59 +233,52 @@ def compare(agent: "ShoppingAgent", args: dict) -> ToolResult:
     for f in differ:
         parts.append(f"{f.replace('_', ' ').capitalize()}: " +
                      " vs ".join(str(v) if v is not None else "unknown" for v in rows[f]) + ".")
-    index = agent.searcher.index
-    vecs = [index.vector(i) for i in ids]
-    similarity = float(vecs[0] @ vecs[1])
+    similarity = float(index.vector(ids[0]) @ index.vector(ids[1]))
     parts.append(f"Similarity of the first two: {similarity:.2f}.")
-    cards = [agent.card(SearchResult(p.id, agent.state.scores.get(p.id), p.title, p),
-                        agent.query_for(p.id)) for p in products]
-    return ToolResult(" ".join(parts), cards, {"fields": rows, "differ": differ})
+    return ToolResult(" ".join(parts), [_shown_card(ctx, i) for i in ids],
+                      {"fields": rows, "differ": differ})
 
 
-def show_cluster(agent: "ShoppingAgent", args: dict) -> ToolResult:
-    pid = agent.product_arg(args, "product")
-    label, name = agent.searcher.cluster_of(pid)
-    results = [r for r in agent.searcher.cluster(label, agent.k + 1 + len(agent.state.excluded))
-               if r.id != pid and r.id not in agent.state.excluded][:agent.k]
-    agent.state.look_at(pid)
-    agent.state.last_search = {"tool": "show_cluster", "args": {"product": pid}}
-    return ToolResult(f"{agent.title(pid)} is in the group \"{name}\"; more from it:",
-                      _cards(agent, results, Query("item", product_id=pid)),
-                      {"cluster": {"label": label, "name": name}})
+def show_cluster(ctx: ToolContext, args: dict) -> ToolResult:
+    pid, state = args["product"], ctx.state
+    label, name = ctx.searcher.cluster_of(pid)
+    results = ctx.searcher.cluster(label, ctx.k, exclude=[pid, *state.excluded])
+    state.look_at(pid)
+    query = Query("item", product_id=pid)
+    return ToolResult(f"{_title(ctx, pid)} is in the group \"{name}\"; more from it:",
+                      _cards(ctx, results, query), {"cluster": {"label": label, "name": name}},
+                      Listing("show_cluster", {"product": pid}, query))
 
 
-def select(agent: "ShoppingAgent", args: dict) -> ToolResult:
-    pid = agent.product_arg(args, "product")
-    agent.state.look_at(pid)
-    p = agent.searcher.index.product(pid)
+def select(ctx: ToolContext, args: dict) -> ToolResult:
+    pid = args["product"]
+    ctx.state.look_at(pid)
+    p = ctx.searcher.index.product(pid)
     details = ", ".join(str(v) for v in (p.article_type, p.colour, p.gender, p.usage) if v)
     price = f", price {p.price:g}" if p.price is not None else ""
-    card = agent.card(SearchResult(p.id, agent.state.scores.get(pid), p.title, p),
-                      agent.query_for(pid))
     return ToolResult(f"{p.title}: {details}{price}. Ask \"why?\", \"more like this\" or "
-                      "\"what goes with it?\".", [card])
+                      "\"what goes with it?\".", [_shown_card(ctx, pid)])
 
 
-def exclude(agent: "ShoppingAgent", args: dict) -> ToolResult:
-    pid = agent.product_arg(args, "product")
-    state = agent.state
+def exclude(ctx: ToolContext, args: dict) -> ToolResult:
+    pid, state = args["product"], ctx.state
     if pid not in state.excluded:
         state.excluded.append(pid)
     if state.focus == pid:
         state.focus = None
     if state.last_search is None:
-        return ToolResult(f"I won't show {agent.title(pid)} again.")
-    again = rerun(agent)
-    return ToolResult(f"I won't show {agent.title(pid)} again. " + again.message, again.cards)
+        return ToolResult(f"I won't show {_title(ctx, pid)} again.")
+    again = rerun(ctx)
+    again.message = f"I won't show {_title(ctx, pid)} again. " + again.message
+    return again
 
 
-def reset(agent: "ShoppingAgent", args: dict) -> ToolResult:
-    agent.reset()
+def reset(ctx: ToolContext, args: dict) -> ToolResult:
+    ctx.state.clear()
     return ToolResult("Cleared: no filters, nothing in focus, a fresh start. What are you looking for?")
 
 
-def tools() -> dict[str, Tool]:
-    """The tool set, by name."""
+def _tools() -> dict[str, Tool]:
     search_props = {"text": {"type": "string", "maxLength": 200}, "photo": {"type": "boolean"},
                     **filter_properties()}
     one = obj({"product": PRODUCT}, ("product",))
@@ -333,3 +313,6 @@ def tools() -> dict[str, Tool]:
     ]
     return {t.name: t for t in listing}
 
+
+TOOLS: dict[str, Tool] = _tools()
+LIST_ARGS = ("products", "history")       # arguments holding a list of product references

@@ -85,7 +85,7 @@ class Context:
         return index
 
     @cached_property
-    def hm(self) -> "Context":
+    def hm(self) -> Context:
         """The H&M sample (purchases and co-purchases), with the same encoder and slice size."""
         if self.catalog_path.resolve() == self.hm_path.resolve():
             return self

@@ -13,11 +13,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from retrieval.complement import LookItem, slot
-from retrieval.composed import normalise, unit
+from retrieval.composed import unit
 from retrieval.index import SearchResult
 from retrieval.ingest import open_rgb
 from retrieval.products import Product
 from retrieval.search import Searcher
+from retrieval.vocabulary import normalise
 
 from .gradcam import HeatMap, OcclusionMap, SimilarityCAM
 from .tokens import DEFAULT_STEPS, TextAttributor, TokenAttribution

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from pytorch_grad_cam import (AblationCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM,
-                             ScoreCAM)
+from pytorch_grad_cam import AblationCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
 from retrieval.encoders import ClipEncoder

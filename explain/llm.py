@@ -15,11 +15,11 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
-from typing import Iterator
 
 from retrieval.settings import cache_dir
 
@@ -123,23 +123,34 @@ class LocalLLM:
         self.lock = threading.Lock()
 
     def stream(self, messages: list[dict], max_tokens: int = 160, temperature: float = 0.2,
-               timeout: float = 60.0) -> Iterator[str]:
-        """Text pieces as they are generated; stops at ``timeout`` seconds."""
-        with self.lock:
+               timeout: float = 60.0, schema: dict | None = None,
+               wait: float | None = None) -> Iterator[str]:
+        """Text pieces as they are generated; generation stops at ``timeout`` seconds and the model
+        is free again at once. ``schema``: the output is JSON valid against this JSON schema
+        (llama.cpp's grammar). ``wait``: raise ``TimeoutError`` if the model stays busy with other
+        calls that long (None: wait as long as it takes)."""
+        if not self.lock.acquire(timeout=-1 if wait is None else wait):
+            raise TimeoutError(f"the model was busy for {wait:g}s")
+        try:
             start = time.perf_counter()
+            grammar = {"response_format": {"type": "json_object", "schema": schema}} if schema else {}
             for chunk in self.llm.create_chat_completion(
-                    messages, max_tokens=max_tokens, temperature=temperature, stream=True):
+                    messages, max_tokens=max_tokens, temperature=temperature, stream=True, **grammar):
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece
                 if time.perf_counter() - start > timeout:
                     break
+        finally:
+            self.lock.release()
 
     def generate(self, messages: list[dict], max_tokens: int = 160, temperature: float = 0.2,
-                 timeout: float = 60.0) -> Generation:
+                 timeout: float = 60.0, schema: dict | None = None,
+                 wait: float | None = None) -> Generation:
+        """The whole text of ``stream`` with its timing."""
         start = time.perf_counter()
         first, pieces = None, []
-        for piece in self.stream(messages, max_tokens, temperature, timeout):
+        for piece in self.stream(messages, max_tokens, temperature, timeout, schema, wait):
             if first is None:
                 first = time.perf_counter() - start
             pieces.append(piece)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 from prompts import load
-from retrieval.composed import MATERIALS, Vocabulary, normalise
+from retrieval.vocabulary import MATERIALS, Vocabulary, normalise
 
 from .evidence import Evidence
 from .llm import LocalLLM
@@ -51,7 +51,7 @@ class Grounding:
                             key=lambda t: (-len(t.split()), -len(t)))
 
     @classmethod
-    def of(cls, vocabulary: Vocabulary) -> "Grounding":
+    def of(cls, vocabulary: Vocabulary) -> Grounding:
         return cls([*vocabulary.phrases, *MATERIALS, *COLOUR_WORDS])
 
     def claims(self, text: str) -> list[str]:

@@ -6,20 +6,22 @@ import resource
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .alignment import train_alignment
 from .cache import FeatureCache
-from .clusters import CLUSTERS_FILE, ClusterMap
-from .complement import COMPLEMENT_FILE, Complementarity
+from .clusters import ClusterMap
+from .complement import Complementarity
 from .embed import project, tower_features
 from .encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
 from .fusion import create_fusion, item_labels
 from .index import ProductIndex
 from .ingest import Catalog, load_catalog
 from .interactions import copurchases
+from .settings import DEMO_LIMIT, demo_index_dir, myntra_dir
 
 DEFAULT_FUSION = "projection"
 COPURCHASE_FILES = ("bought_together.csv", "transactions.csv")
@@ -32,7 +34,7 @@ class BuildStats:
     peak_rss_mb: float = 0.0
 
     @contextmanager
-    def stage(self, name: str):
+    def stage(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         yield
         self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - start
@@ -102,20 +104,28 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
         index = ProductIndex(fuser, encoder.embed_dim, encoder="")
         index.add(products, emb)
     with stats.stage("cluster"):
-        extra = {CLUSTERS_FILE: ClusterMap.fit(index.matrix(), products).to_json()}
+        parts: list = [ClusterMap.fit(index.matrix(), products)]
     folder = Path(catalog.path)
     if folder.is_dir() and any((folder / f).is_file() for f in COPURCHASE_FILES):
         with stats.stage("learn complementarity"):
             pairs = copurchases(folder, catalog.report, {p.id for p in products})
-            comp = Complementarity.learn(pairs, {p.id: p.article_type for p in products})
-            extra[COMPLEMENT_FILE] = comp.to_json()
-    extra["ingest_report.json"] = catalog.report.to_json()      # with co-purchase rows' issues
+            parts.append(Complementarity.learn(pairs, {p.id: p.article_type for p in products}))
+    parts.append(catalog.report)                    # with the co-purchase rows' issues
     with stats.stage("save"):
         out.mkdir(parents=True, exist_ok=True)
         index.encoder = save_encoder(encoder, out)
         index.meta = {"catalog": str(Path(catalog.path).resolve()), "layout": catalog.layout,
                       "limit": limit}
-        index.save(out, extra)
+        index.save(out, parts)
     stats.products = len(products)
     stats.peak_rss_mb = peak_rss_mb()
     return index
+
+
+def ensure_demo_index(out: str | Path | None = None) -> Path:
+    """The demo index (the first ``DEMO_LIMIT`` Myntra products), built now if it is missing."""
+    out = Path(out) if out is not None else demo_index_dir()
+    if not (out / "CURRENT").is_file():
+        print(f"building the demo index (first {DEMO_LIMIT} products of {myntra_dir()})")
+        build_index(myntra_dir(), out, limit=DEMO_LIMIT)
+    return out

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC
 from pathlib import Path
 
 from .encoders import DEFAULT_ENCODER
-from .settings import runs_dir
+from .settings import DEMO_LIMIT, demo_index_dir
 
 USER_ERROR = 2
 
@@ -34,10 +35,11 @@ def cmd_build(args) -> None:
     index = build_index(args.catalog, args.out, limit=args.limit, encoder=encoder,
                         fusion=args.fusion, align=False if args.no_align else None, stats=stats)
     print(f"indexed {len(index)} products into {args.out} ({index.generation.name})")
+    from .ingest import IngestReport
+
     print(stats.summary())
-    report = index.generation / "ingest_report.json"
-    print("ingest report:", json.loads(report.read_text())["summary"])
-    print(f"every reported row: {report}")
+    print("ingest report:", index.load_part(IngestReport).summary())
+    print(f"every reported row: {index.part_path(IngestReport)}")
 
 
 def cmd_search(args) -> None:
@@ -108,7 +110,7 @@ def cmd_complete(args) -> None:
 
 def day_number(text: str) -> float:
     """A number of days, or an ISO date / date-time (as days since 1970-01-01)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
         return float(text)
@@ -119,7 +121,7 @@ def day_number(text: str) -> float:
     except ValueError:
         raise UsageError(f"--when {text!r}: not a number of days or an ISO date") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when.timestamp() / 86400
 
 
@@ -175,7 +177,7 @@ def cmd_add(args) -> None:
     catalog = load_catalog(args.catalog, limit=args.limit)
     emb = embed_products(catalog.products, encoder, report=catalog.report)
     index.add(catalog.products, emb)
-    gen = index.save(args.index)
+    gen = index.save(args.index, [catalog.report])
     print(f"added {len(catalog.products)} products; index now {len(index)} ({gen.name})")
     print("ingest report:", catalog.report.summary())
 
@@ -309,8 +311,8 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="build the demo index and run example searches")
     d.add_argument("--catalog", help="default: the Myntra catalogue under FASHION_DATA")
-    d.add_argument("--limit", type=int, default=2000)
-    d.add_argument("--out", default=str(runs_dir() / "demo-index"))
+    d.add_argument("--limit", type=int, default=DEMO_LIMIT)
+    d.add_argument("--out", default=str(demo_index_dir()))
     d.set_defaults(func=cmd_demo)
     return p
 

@@ -4,27 +4,24 @@ Vectors are reduced first (UMAP by default, PCA as the fast option): HDBSCAN sta
 high-dimensional vectors. HDBSCAN's noise points keep the label -1; they are counted and
 reported, never silently assigned to a cluster.
 
-An index keeps its own clusters as a ``ClusterMap`` (``clusters.json``): KMeans centroids in the
-fused space with their names, so every product, including one added later, belongs to the
-nearest centroid.
+An index keeps its own clusters as a ``ClusterMap`` (a part saved beside it, ``clusters.json``):
+KMeans centroids in the fused space with their names, so every product, including one added
+later, belongs to the nearest centroid.
 """
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import ClassVar
 
 import numpy as np
 
 from .products import Product
 
-if TYPE_CHECKING:
-    from .index import ProductIndex
-
 NOISE = -1
-CLUSTERS_FILE = "clusters.json"
 NAME_FIELDS = ("gender", "article_type", "colour", "usage", "season")
 
 
@@ -131,12 +128,13 @@ def default_k(n: int) -> int:
 class ClusterMap:
     """Named KMeans clusters of an index's fused vectors; a product's cluster is its nearest
     centroid (cosine)."""
+    FILE: ClassVar[str] = "clusters.json"
     centroids: np.ndarray                 # (k, dim), unit rows
     names: dict[int, str]
 
     @classmethod
     def fit(cls, vectors: np.ndarray, products: Sequence[Product], k: int | None = None,
-            seed: int = 0) -> "ClusterMap":
+            seed: int = 0) -> ClusterMap:
         from sklearn.cluster import KMeans
 
         unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -155,21 +153,13 @@ class ClusterMap:
     def name(self, label: int) -> str:
         return self.names.get(int(label), f"cluster {label}")
 
-    def to_json(self) -> str:
-        return json.dumps({"centroids": np.round(self.centroids, 6).tolist(),
-                           "names": {str(k): v for k, v in self.names.items()}})
+    def save(self, folder: Path) -> None:
+        (Path(folder) / self.FILE).write_text(json.dumps(
+            {"centroids": np.round(self.centroids, 6).tolist(),
+             "names": {str(k): v for k, v in self.names.items()}}))
 
     @classmethod
-    def from_json(cls, text: str) -> "ClusterMap":
-        data = json.loads(text)
+    def load(cls, folder: Path) -> ClusterMap:
+        data = json.loads((Path(folder) / cls.FILE).read_text())
         return cls(np.asarray(data["centroids"], np.float32),
                    {int(k): v for k, v in data["names"].items()})
-
-    @classmethod
-    def of_index(cls, index: "ProductIndex") -> "ClusterMap":
-        """The clusters saved with the index, else fitted now on its products."""
-        path = Path(index.generation) / CLUSTERS_FILE if index.generation else None
-        if path is not None and path.is_file():
-            return cls.from_json(path.read_text())
-        products = index.products(index.keys.tolist())
-        return cls.fit(index.matrix(), [products[int(k)] for k in index.keys])

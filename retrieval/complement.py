@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -46,7 +47,6 @@ USAGE_GROUPS = ({"casual", "smart casual", "travel", "party", "sports"},
                 {"formal", "smart casual", "party"}, {"ethnic", "party"}, {"home"})
 SEASON_CLASHES = {frozenset({"summer", "winter"})}
 KIDS = {"boys", "girls", "kids"}
-COMPLEMENT_FILE = "complement.json"
 
 
 def _names(p: Product) -> list[str]:
@@ -107,9 +107,11 @@ class Complementarity:
 
     ``table[a][b]`` is P(category b | category a) among co-purchases, smoothed toward the overall
     share of b and divided by the row's maximum; ``support[a]`` counts the co-purchases seen for
-    a. A category with less than ``min_support`` co-purchases uses the rules.
+    a. A category with less than ``min_support`` co-purchases uses the rules. Saved beside an
+    index built with purchase data (``complement.json``).
     """
 
+    FILE: ClassVar[str] = "complement.json"
     table: dict[str, dict[str, float]] = field(default_factory=dict)
     support: dict[str, int] = field(default_factory=dict)
     min_support: int = 20
@@ -117,7 +119,7 @@ class Complementarity:
 
     @classmethod
     def learn(cls, pairs: Iterable[tuple[str, str]], category_of: dict[str, str | None],
-              smoothing: float = 5.0, min_support: int = 20) -> "Complementarity":
+              smoothing: float = 5.0, min_support: int = 20) -> Complementarity:
         """From (product id, product id) co-purchases; both directions count."""
         counts: dict[str, Counter] = defaultdict(Counter)
         bought: Counter = Counter()
@@ -162,15 +164,12 @@ class Complementarity:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
 
-    @classmethod
-    def load(cls, path: str | Path) -> "Complementarity":
-        return cls(**json.loads(Path(path).read_text()))
+    def save(self, folder: Path) -> None:
+        (Path(folder) / self.FILE).write_text(self.to_json())
 
     @classmethod
-    def of_index(cls, index: ProductIndex) -> "Complementarity":
-        """What the index learned at build time (``complement.json``), else rules only."""
-        path = index.generation / COMPLEMENT_FILE if index.generation else None
-        return cls.load(path) if path is not None and path.is_file() else cls()
+    def load(cls, folder: Path) -> Complementarity:
+        return cls(**json.loads((Path(folder) / cls.FILE).read_text()))
 
 
 @dataclass(frozen=True)
@@ -234,14 +233,11 @@ def diverse_top(scores: np.ndarray, groups: Sequence[tuple[Sequence[str], int | 
 def category_stats(index: ProductIndex) -> list[Product]:
     """One representative per article type in the index (its most common subcategory, category
     and gender), enough to apply the category rules."""
-    rows = index.db.execute(
-        "SELECT article_type, subcategory, category, COUNT(*) FROM products "
-        "WHERE article_type IS NOT NULL GROUP BY article_type, subcategory, category "
-        "ORDER BY COUNT(*) DESC")
-    seen = {}
-    for article_type, sub, cat, _ in rows:
-        seen.setdefault(article_type, Product(id="", article_type=article_type, subcategory=sub,
-                                              category=cat))
+    seen: dict[str, Product] = {}
+    for article_type, sub, cat, _ in index.facet_counts("article_type", "subcategory", "category"):
+        if article_type is not None:
+            seen.setdefault(article_type, Product(id="", article_type=article_type,
+                                                  subcategory=sub, category=cat))
     return list(seen.values())
 
 
@@ -249,13 +245,14 @@ def complete_the_look(index: ProductIndex, anchor: Product, vector: np.ndarray,
                       complementarity: Complementarity | None = None, k: int = 10,
                       weights: LookWeights = LookWeights(), per_category: int | None = 2,
                       per_slot: int | None = 3, types_per_slot: int = 4,
-                      per_search: int = 40) -> Look:
+                      per_search: int = 40, exclude: Sequence[str] = ()) -> Look:
     """Up to ``k`` products that complete ``anchor`` (fused-space ``vector``).
 
     For each outfit slot (bottom, feet, each kind of accessory, ...) the ``types_per_slot`` most
     complementary article types are searched for the ``per_search`` products closest in style;
     candidates are scored, keeping at most ``per_category`` of one article type and ``per_slot``
     of one slot, so that a look spans trousers, shoes, a belt and a watch rather than ten jeans.
+    Neither the anchor nor ``exclude`` is returned.
     """
     comp = complementarity or Complementarity()
     by_slot: dict[str, list[tuple[float, Product]]] = defaultdict(list)
@@ -265,10 +262,11 @@ def complete_the_look(index: ProductIndex, anchor: Product, vector: np.ndarray,
             by_slot[slot(rep) or "other"].append((c, rep))
     kinds = [rep for reps in by_slot.values()
              for _, rep in sorted(reps, key=lambda cr: -cr[0])[:types_per_slot]]
+    skip = [*([anchor.id] if anchor.id else []), *exclude]
     candidates: list[tuple[SearchResult, float]] = []
     for rep in kinds:
         for hit in index.search(vector, per_search, Filters(article_type=rep.article_type),
-                                exclude=[anchor.id] if anchor.id else ()):
+                                exclude=skip):
             c = comp.score(anchor, hit.product)
             if c > 0:
                 candidates.append((hit, c))

@@ -9,102 +9,15 @@ the text.
 """
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .index import Filters, ProductIndex, SearchResult
 from .products import Product
-
-# Modifier fields: where a value named in the text must be found.
-COLUMN_FIELDS = ("gender", "article_type", "colour", "usage", "season")
-ATTRIBUTE_FIELDS = {"fabric": ("fabric", "material"), "pattern": ("pattern", "print or pattern type"),
-                    "sleeve": ("sleeve length",), "fit": ("fit",), "neck": ("neck", "collar")}
-# Materials shoppers name that a catalogue may only mention in titles or descriptions; each one
-# joins the vocabulary when at least one product's text mentions it.
-MATERIALS = ("linen", "cotton", "denim", "silk", "wool", "woollen", "leather", "suede", "velvet",
-             "satin", "chiffon", "georgette", "khadi", "jute", "canvas", "corduroy", "fleece",
-             "polyester", "nylon", "rayon", "viscose", "lycra", "cashmere", "crepe", "lace")
-CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|budget)\b")
-PRICIER = re.compile(r"\b(pricier|more expensive|premium|higher end)\b")
-UNDER = re.compile(r"\b(?:under|below|less than|max(?:imum)?)\s*(?:rs\.?|inr|₹|\$)?\s*(\d[\d,]*)")
-
-
-def normalise(phrase: str) -> str:
-    """Lower case, hyphens as spaces, plural and -ed endings folded ("Short-Sleeved" = "short sleeve")."""
-    words = re.sub(r"[^a-z0-9 ]+", " ", phrase.lower().replace("'s", "")).split()
-    out = []
-    for w in words:
-        if len(w) > 4 and w.endswith("ed") and not w.endswith("eed"):
-            w = w[:-1] if w.endswith("ved") else w[:-2]       # sleeved -> sleeve, checked -> check
-        if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
-            w = w[:-1]
-        out.append(w)
-    return " ".join(out)
-
-
-@dataclass
-class Modifier:
-    """What a modifier asks for: catalogue values by field, a price bound, and its text."""
-
-    text: str
-    values: dict[str, str] = field(default_factory=dict)   # field -> catalogue value
-    price: str | None = None                                 # "cheaper", "pricier" or "under"
-    price_limit: float | None = None
-
-    def describe(self) -> list[str]:
-        parts = [f"{f.replace('_', ' ')}: {v}" for f, v in self.values.items()]
-        if self.price == "under":
-            parts.append(f"price <= {self.price_limit:g}")
-        elif self.price:
-            parts.append(f"{self.price} than the reference")
-        return parts
-
-
-class Vocabulary:
-    """The attribute values a catalogue has, indexed by their normalised phrase."""
-
-    def __init__(self, index: ProductIndex):
-        self.phrases: dict[str, tuple[str, str]] = {}
-        db = index.db
-        for f in COLUMN_FIELDS:
-            for (value,) in db.execute(f"SELECT DISTINCT {f} FROM products WHERE {f} IS NOT NULL"):
-                self.phrases.setdefault(normalise(value), (f, value))
-        names = {n: f for f, ns in ATTRIBUTE_FIELDS.items() for n in ns}
-        for (data,) in db.execute("SELECT data FROM products"):
-            for name, value in (json.loads(data).get("attributes") or {}).items():
-                f = names.get(name.lower())
-                if f and value:
-                    self.phrases.setdefault(normalise(value), (f, value))
-        for word in MATERIALS:
-            if normalise(word) not in self.phrases and db.execute(
-                    "SELECT 1 FROM products WHERE text LIKE ? LIMIT 1", [f"%{word}%"]).fetchone():
-                self.phrases[normalise(word)] = ("fabric", word.capitalize())
-        for value in ("Men", "Women", "Boys", "Girls", "Unisex"):
-            self.phrases.setdefault(normalise(value), ("gender", value))
-        # Longest phrases first, so "navy blue" wins over "blue".
-        self._ordered = sorted(self.phrases, key=lambda p: (-len(p.split()), -len(p)))
-
-    def parse(self, text: str) -> Modifier:
-        mod = Modifier(text=text)
-        norm = f" {normalise(text)} "
-        for phrase in self._ordered:
-            if phrase and f" {phrase} " in norm:
-                f, value = self.phrases[phrase]
-                if f not in mod.values:
-                    mod.values[f] = value
-                norm = norm.replace(f" {phrase} ", " ")
-        lowered = text.lower()
-        if m := UNDER.search(lowered):
-            mod.price, mod.price_limit = "under", float(m.group(1).replace(",", ""))
-        elif CHEAPER.search(lowered):
-            mod.price = "cheaper"
-        elif PRICIER.search(lowered):
-            mod.price = "pricier"
-        return mod
+from .vocabulary import ATTRIBUTE_FIELDS, Modifier, Vocabulary
 
 
 def constraints(mod: Modifier, reference: Product | None, base: Filters | None = None) -> Filters:
@@ -169,16 +82,17 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
-def composed_search(index: ProductIndex, reference_vector: np.ndarray, text_vector_of,
-                    modifier: str, reference: Product | None = None, k: int = 10,
-                    filters: Filters | None = None, vocabulary: Vocabulary | None = None,
-                    candidates: int = 200, text_weight: float = 0.65) -> ComposedResults:
+def composed_search(index: ProductIndex, reference_vector: np.ndarray,
+                    text_vector_of: Callable[[str], np.ndarray], modifier: str,
+                    reference: Product | None = None, k: int = 10, filters: Filters | None = None,
+                    vocabulary: Vocabulary | None = None, candidates: int = 200,
+                    text_weight: float = 0.65, exclude: Sequence[str] = ()) -> ComposedResults:
     """Two-stage composed retrieval.
 
     ``reference_vector`` is the reference in the fused space; ``text_vector_of(text)`` maps text
     into the same space. Stage 1 takes ``candidates`` products by the equal-weight sum, among those
     that satisfy the constraints; stage 2 re-ranks them by ``(1 - text_weight) * reference +
-    text_weight * text``.
+    text_weight * text``. Neither the reference nor ``exclude`` is ever returned.
     """
     if not modifier or not modifier.strip():
         raise ValueError("empty modifier")
@@ -189,13 +103,12 @@ def composed_search(index: ProductIndex, reference_vector: np.ndarray, text_vect
     query_text = f"{modifier.strip()} {subject}".strip()
     ref = unit(np.asarray(reference_vector, dtype=np.float32))
     txt = unit(np.asarray(text_vector_of(query_text), dtype=np.float32))
-    exclude = [reference.id] if reference is not None and reference.id else []
+    exclude = [*([reference.id] if reference is not None and reference.id else []), *exclude]
     pool = index.search(unit(ref + txt), max(candidates, k), f, exclude=exclude)
     if not pool:
         return ComposedResults([], mod, f, query_text)
     target = unit((1 - text_weight) * ref + text_weight * txt)
-    rows = np.searchsorted(index.keys, [r.key for r in pool])
-    scores = index.matrix()[rows] @ target
+    scores = index.vectors_by_key([r.key for r in pool]) @ target
     order = np.argsort(-scores)[:k]
     results = [replace(pool[i], score=float(scores[i])) for i in order]
     return ComposedResults(results, mod, f, query_text)

@@ -1,9 +1,9 @@
 """Turn products into tower features (through the feature cache) and shared-space embeddings."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -26,7 +26,7 @@ class Features:
     def __len__(self) -> int:
         return len(self.has_image)
 
-    def subset(self, rows) -> "Features":
+    def subset(self, rows) -> Features:
         return Features(self.image[rows], self.text[rows], self.has_image[rows], self.has_text[rows])
 
 

@@ -9,7 +9,9 @@ A missing modality is filled with the other one: the two are aligned in the shar
 """
 from __future__ import annotations
 
-from typing import Sequence
+import json
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,6 +20,9 @@ from open_clip.loss import ClipLoss
 from tqdm.auto import trange
 
 from .embed import Features
+from .products import Product
+
+FUSION_FILE = "fusion.npz"
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -39,7 +44,7 @@ class Fusion:
     def __init__(self, alpha: float = 0.5):
         self.alpha = alpha
 
-    def fit(self, emb: Features, labels: Sequence[str] | None = None) -> "Fusion":
+    def fit(self, emb: Features, labels: Sequence[str] | None = None) -> Fusion:
         return self
 
     def dim(self, shared_dim: int) -> int:
@@ -60,11 +65,19 @@ class Fusion:
     def state(self) -> dict:
         return {"name": self.name, "alpha": self.alpha}
 
+    def save(self, folder: Path) -> None:
+        """Write ``FUSION_FILE`` into ``folder``: the settings as JSON, the fitted arrays as such."""
+        state = self.state()
+        arrays = {k: np.asarray(v, np.float32) for k, v in state.pop("stats", {}).items()}
+        if "weight" in state:
+            arrays["weight"] = np.asarray(state.pop("weight"), np.float32)
+        np.savez(Path(folder) / FUSION_FILE, state=json.dumps(state), **arrays)
+
 
 class WeightedFusion(Fusion):
     name = "weighted"
 
-    def combine(self, image, text):
+    def combine(self, image: np.ndarray, text: np.ndarray) -> np.ndarray:
         return _normalize(self.alpha * image + (1 - self.alpha) * text).astype(np.float32)
 
 
@@ -75,42 +88,43 @@ class ConcatFusion(Fusion):
         super().__init__(alpha)
         self.stats = {k: np.asarray(v, np.float32) for k, v in (stats or {}).items()}
 
-    def fit(self, emb, labels=None):
+    def fit(self, emb: Features, labels: Sequence[str] | None = None) -> Fusion:
         for key, vecs, mask in (("image", emb.image, emb.has_image), ("text", emb.text, emb.has_text)):
             rows = vecs[mask] if mask.any() else vecs
             self.stats[key + "_mean"] = rows.mean(0)
             self.stats[key + "_std"] = rows.std(0) + 1e-6
         return self
 
-    def dim(self, shared_dim):
+    def dim(self, shared_dim: int) -> int:
         return 2 * shared_dim
 
-    def _standard(self, x, key):
+    def _standard(self, x: np.ndarray, key: str) -> np.ndarray:
         return _normalize((x - self.stats[key + "_mean"]) / self.stats[key + "_std"])
 
-    def combine(self, image, text):
+    def combine(self, image: np.ndarray, text: np.ndarray) -> np.ndarray:
         return np.concatenate([np.sqrt(self.alpha) * self._standard(image, "image"),
                                np.sqrt(1 - self.alpha) * self._standard(text, "text")],
                               axis=1).astype(np.float32)
 
-    def state(self):
+    def state(self) -> dict:
         return {**super().state(), "stats": {k: v.tolist() for k, v in self.stats.items()}}
 
 
 class ProjectionFusion(ConcatFusion):
     name = "projection"
 
-    def __init__(self, alpha: float = 0.5, stats: dict | None = None, weight=None, out_dim=256,
+    def __init__(self, alpha: float = 0.5, stats: dict | None = None, weight: np.ndarray | None = None,
+                 out_dim: int = 256,
                  epochs: int = 8, batch_size: int = 512, seed: int = 0):
         super().__init__(alpha, stats)
         self.out_dim = out_dim
         self.weight = None if weight is None else np.asarray(weight, np.float32)
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
 
-    def dim(self, shared_dim):
+    def dim(self, shared_dim: int) -> int:
         return self.out_dim
 
-    def fit(self, emb, labels=None):
+    def fit(self, emb: Features, labels: Sequence[str] | None = None) -> Fusion:
         super().fit(emb)
         if labels is None:
             raise ValueError("projection fusion needs item labels (article type and colour)")
@@ -147,11 +161,11 @@ class ProjectionFusion(ConcatFusion):
         self.weight = layer.weight.detach().numpy().copy()
         return self
 
-    def combine(self, image, text):
+    def combine(self, image: np.ndarray, text: np.ndarray) -> np.ndarray:
         x = np.concatenate([self._standard(image, "image"), self._standard(text, "text")], 1)
         return _normalize(x @ self.weight.T).astype(np.float32)
 
-    def state(self):
+    def state(self) -> dict:
         return {**super().state(), "out_dim": self.out_dim, "weight": self.weight.tolist()}
 
 
@@ -169,6 +183,18 @@ def fusion_from_state(state: dict) -> Fusion:
     return create_fusion(state.pop("name"), **state)
 
 
-def item_labels(products) -> list[str]:
+def load_fusion(folder: Path) -> Fusion:
+    """The fusion saved by ``Fusion.save`` into ``folder``."""
+    with np.load(Path(folder) / FUSION_FILE) as f:
+        state = json.loads(str(f["state"]))
+        arrays = {k: f[k] for k in f.files if k != "state"}
+    if "weight" in arrays:
+        state["weight"] = arrays.pop("weight")
+    if arrays:
+        state["stats"] = arrays
+    return fusion_from_state(state)
+
+
+def item_labels(products: Sequence[Product]) -> list[str]:
     """The grouping the projection fusion learns from: article type and colour."""
     return [f"{p.article_type or '?'}|{p.colour or '?'}" for p in products]

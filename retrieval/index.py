@@ -19,23 +19,22 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import ClassVar, Protocol, TypeVar
 
 import numpy as np
 from usearch.index import Index, MetricKind
 from usearch.index import search as exact_search
 
-from .clusters import CLUSTERS_FILE
 from .embed import Features
-from .fusion import Fusion, fusion_from_state
+from .fusion import FUSION_FILE, Fusion, load_fusion
 from .products import Product
 
 FORMAT = 2
 KEEP_GENERATIONS = 2
-# Side files a new generation keeps from the one it replaces unless the save provides them.
-CARRIED_FILES = ("complement.json", CLUSTERS_FILE)
+OWN_FILES = ("vectors.usearch", "catalog.sqlite", "embeddings.npz", "manifest.json", FUSION_FILE)
 # A filtered query whose filter keeps fewer rows than this (or less than EXACT_SHARE of the
 # catalogue) is answered by exact search over just those rows; otherwise HNSW is searched with
 # a fetch size sized from the filter's measured selectivity, grown until enough rows pass.
@@ -56,6 +55,20 @@ CREATE INDEX products_price ON products(price);
 
 class IndexLookupError(LookupError):
     """Raised for unknown product ids and unreadable index folders (message names them)."""
+
+
+class Part(Protocol):
+    """Something saved beside the index in each generation, in its own file ``FILE``."""
+
+    FILE: ClassVar[str]
+
+    def save(self, folder: Path) -> None: ...
+
+    @classmethod
+    def load(cls, folder: Path) -> Part: ...
+
+
+P = TypeVar("P", bound=Part)
 
 
 def _like_escape(text: str) -> str:
@@ -180,6 +193,36 @@ class ProductIndex:
     def all_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM products ORDER BY key")]
 
+    def products_where(self, filters: Filters | None = None, limit: int | None = None) -> list[Product]:
+        """The products that pass ``filters`` (all by default), in key order."""
+        where, args = (filters or Filters()).sql()
+        sql = f"SELECT data FROM products WHERE {where} ORDER BY key"
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", [*args, limit]
+        return [Product.from_dict(json.loads(d)) for (d,) in self.db.execute(sql, args)]
+
+    def has(self, filters: Filters) -> bool:
+        """Whether any product passes ``filters``."""
+        where, args = filters.sql()
+        return self.db.execute(f"SELECT 1 FROM products WHERE {where} LIMIT 1", args).fetchone() is not None
+
+    def distinct(self, column: str) -> list[str]:
+        """The distinct non-empty values of a catalogue column (one of ``COLUMNS``)."""
+        if column not in COLUMNS:
+            raise ValueError(f"unknown column {column!r}; one of {COLUMNS}")
+        return [v for (v,) in self.db.execute(
+            f"SELECT DISTINCT {column} FROM products WHERE {column} IS NOT NULL ORDER BY {column}")]
+
+    def facet_counts(self, *columns: str) -> list[tuple]:
+        """``(value of each column..., count)`` for every combination present, most common first
+        (a missing value is None)."""
+        unknown = [c for c in columns if c not in COLUMNS]
+        if unknown or not columns:
+            raise ValueError(f"unknown columns {unknown}; choose from {COLUMNS}")
+        names = ", ".join(columns)
+        return [tuple(r) for r in self.db.execute(
+            f"SELECT {names}, COUNT(*) AS n FROM products GROUP BY {names} ORDER BY n DESC, {names}")]
+
     def embedding(self, product_id: str) -> tuple[np.ndarray, np.ndarray, bool, bool]:
         """Shared-space (image, text, has_image, has_text) of one product."""
         row = int(np.searchsorted(self.keys, self.key_of(product_id)))
@@ -189,6 +232,25 @@ class ProductIndex:
     def vector(self, product_id: str) -> np.ndarray:
         """The fused vector of a product, as indexed."""
         return np.asarray(self.hnsw.get(self.key_of(product_id)), dtype=np.float32)
+
+    def vectors_by_key(self, keys: Sequence[int]) -> np.ndarray:
+        """The fused vectors of the products with these keys, one row each."""
+        return self.matrix()[np.searchsorted(self.keys, np.asarray(keys, dtype=np.int64))]
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(keys, vectors)`` of every product, row-aligned."""
+        return self.keys, self.matrix()
+
+    def all_products(self) -> list[Product]:
+        """Every product, row-aligned with ``entries()``."""
+        products = self.products(self.keys.tolist())
+        return [products[int(k)] for k in self.keys]
+
+    def results(self, keys: Sequence[int], scores: Sequence[float]) -> list[SearchResult]:
+        """Search results for products given by key, with their scores, in that order."""
+        products = self.products(keys)
+        return [SearchResult(products[int(k)].id, float(s), products[int(k)].title,
+                             products[int(k)], int(k)) for k, s in zip(keys, scores)]
 
     # -- changes ----------------------------------------------------------------------------
     def add(self, products: Sequence[Product], emb: Features) -> None:
@@ -250,9 +312,7 @@ class ProductIndex:
             hits = self._hnsw(vector, want, None if allowed is None else set(allowed.tolist()),
                               1.0 if allowed is None else len(allowed) / n)
         hits = [(key, score) for key, score in hits if key not in excluded][:k]
-        products = self.products(key for key, _ in hits)
-        return [SearchResult(products[key].id, score, products[key].title, products[key], key)
-                for key, score in hits]
+        return self.results([key for key, _ in hits], [score for _, score in hits])
 
     def matrix(self) -> np.ndarray:
         """All fused vectors, one row per entry of ``keys`` (built once, dropped on change)."""
@@ -278,8 +338,10 @@ class ProductIndex:
             fetch = min(len(self), fetch * 2)
 
     # -- persistence ------------------------------------------------------------------------
-    def save(self, folder: str | Path, extra_files: dict[str, str] | None = None) -> Path:
-        """Write a new generation into ``folder`` and make it current (atomically)."""
+    def save(self, folder: str | Path, parts: Sequence[Part] = ()) -> Path:
+        """Write a new generation into ``folder`` with ``parts`` beside it and make it current
+        (atomically); the parts of the current generation that ``parts`` does not replace are
+        carried over."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob(".tmp-gen-*"):
@@ -294,22 +356,18 @@ class ProductIndex:
         e = self.embeddings
         np.savez(tmp / "embeddings.npz", keys=self.keys, image=e.image.astype(np.float16),
                  text=e.text.astype(np.float16), has_image=e.has_image, has_text=e.has_text)
-        state = self.fusion.state()
-        arrays = {k: np.asarray(v, np.float32) for k, v in state.pop("stats", {}).items()}
-        if "weight" in state:
-            arrays["weight"] = np.asarray(state.pop("weight"), np.float32)
-        np.savez(tmp / "fusion.npz", state=json.dumps(state), **arrays)
+        self.fusion.save(tmp)
         manifest = {"format": FORMAT, "encoder": self.encoder, "fusion": self.fusion.name,
                     "dim": self.dim, "shared_dim": self.shared_dim, "count": len(self),
                     "next_key": self.next_key,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.params, **self.meta}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        extra_files = dict(extra_files or {})
-        for fname in CARRIED_FILES:
-            if fname not in extra_files and self.generation and (self.generation / fname).is_file():
-                extra_files[fname] = (self.generation / fname).read_text()
-        for fname, text in extra_files.items():
-            (tmp / fname).write_text(text)
+        for part in parts:
+            part.save(tmp)
+        if self.generation is not None and self.generation.is_dir():
+            for old in self.generation.iterdir():
+                if old.is_file() and old.name not in OWN_FILES and not (tmp / old.name).exists():
+                    shutil.copy2(old, tmp / old.name)
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -325,7 +383,7 @@ class ProductIndex:
         return self.generation
 
     @classmethod
-    def load(cls, folder: str | Path) -> "ProductIndex":
+    def load(cls, folder: str | Path) -> ProductIndex:
         folder = Path(folder)
         try:
             gen = folder / (folder / "CURRENT").read_text().strip()
@@ -334,15 +392,7 @@ class ProductIndex:
             raise IndexLookupError(f"{folder}: not a readable index ({exc})") from None
         if manifest.get("format") != FORMAT:
             raise IndexLookupError(f"{folder}: index format {manifest.get('format')}, expected {FORMAT}")
-        with np.load(gen / "fusion.npz") as f:
-            state = json.loads(str(f["state"]))
-            arrays = {k: f[k] for k in f.files if k != "state"}
-        if "weight" in arrays:
-            state["weight"] = arrays.pop("weight")
-        state["stats"] = arrays
-        if state["name"] == "weighted":
-            state.pop("stats")
-        index = cls(fusion_from_state(state), manifest["shared_dim"], manifest["encoder"],
+        index = cls(load_fusion(gen), manifest["shared_dim"], manifest["encoder"],
                     connectivity=manifest["connectivity"], expansion_add=manifest["expansion_add"],
                     expansion_search=manifest["expansion_search"], dtype=manifest["dtype"])
         index.meta = {k: v for k, v in manifest.items()
@@ -360,3 +410,12 @@ class ProductIndex:
         index.folder = folder
         index.generation = gen
         return index
+
+    def part_path(self, part: type[Part]) -> Path | None:
+        """Where the current generation keeps ``part`` (None: not saved, or not saved yet)."""
+        path = self.generation / part.FILE if self.generation is not None else None
+        return path if path is not None and path.is_file() else None
+
+    def load_part(self, part: type[P]) -> P | None:
+        """``part`` as saved with the current generation, or None."""
+        return part.load(self.generation) if self.part_path(part) is not None else None

@@ -7,11 +7,11 @@ skipped; the rest of the file is kept.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from itertools import combinations
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -31,11 +31,11 @@ class Interactions:
     def __len__(self) -> int:
         return len(self.users)
 
-    def subset(self, rows) -> "Interactions":
+    def subset(self, rows) -> Interactions:
         return Interactions(self.users[rows], self.items[rows], self.days[rows])
 
     @classmethod
-    def from_events(cls, events: Iterable[tuple[str, str, int]]) -> "Interactions":
+    def from_events(cls, events: Iterable[tuple[str, str, int]]) -> Interactions:
         events = list(events)
         users, items, days = zip(*events) if events else ((), (), ())
         return cls(np.array(users, dtype=object), np.array(items, dtype=object),
@@ -51,7 +51,7 @@ class Interactions:
             out.setdefault(self.users[row], []).append(self.items[row])
         return out
 
-    def first_purchases(self) -> "Interactions":
+    def first_purchases(self) -> Interactions:
         """Repeat events of the same (user, product) removed, the earliest kept."""
         seen, keep = set(), []
         for row in np.lexsort((np.arange(len(self)), self.days)):

@@ -6,8 +6,8 @@ Every recommender here has ``fit(matrix)`` on a users x items 0/1 matrix of trai
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,16 +35,16 @@ def profile(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def recommend(index: ProductIndex, history: Sequence[str], days: Sequence[float] | None = None,
-              k: int = 10, filters: Filters | None = None,
+              k: int = 10, filters: Filters | None = None, exclude: Sequence[str] = (),
               day_half_life: float = DAY_HALF_LIFE) -> list[SearchResult]:
     """Products for someone who viewed or bought ``history`` (product ids, oldest first), nearest
-    to the recency-weighted profile; products already in the history are left out. Unknown ids
-    raise ``IndexLookupError`` naming the id."""
+    to the recency-weighted profile; products already in the history (or in ``exclude``) are
+    left out. Unknown ids raise ``IndexLookupError`` naming the id."""
     if not history:
         raise ValueError("empty history: at least one product id is needed")
     vectors = np.stack([index.vector(pid) for pid in history])
     v = profile(vectors, recency_weights(days, len(history), day_half_life))
-    return index.search(v, k, filters, exclude=list(dict.fromkeys(history)))
+    return index.search(v, k, filters, exclude=list(dict.fromkeys([*history, *exclude])))
 
 
 def interaction_matrix(users: Sequence[int], items: Sequence[int], n_users: int,
@@ -59,7 +59,7 @@ class RandomScores:
     seed: int = 0
     name: str = "Random"
 
-    def fit(self, matrix: sp.csr_matrix) -> "RandomScores":
+    def fit(self, matrix: sp.csr_matrix) -> RandomScores:
         self.n_items = matrix.shape[1]
         return self
 
@@ -70,7 +70,7 @@ class RandomScores:
 class MostPopular:
     name = "MostPopular"
 
-    def fit(self, matrix: sp.csr_matrix) -> "MostPopular":
+    def fit(self, matrix: sp.csr_matrix) -> MostPopular:
         self.popularity = np.asarray(matrix.sum(0), dtype=np.float32).ravel()
         return self
 
@@ -107,7 +107,7 @@ class ItemKNN:
     def __init__(self, neighbours: int = 100):
         self.neighbours = neighbours
 
-    def fit(self, matrix: sp.csr_matrix) -> "ItemKNN":
+    def fit(self, matrix: sp.csr_matrix) -> ItemKNN:
         self.matrix = matrix
         items = _cosine_rows(matrix.T.tocsr())
         sim = (items @ items.T).tocsr()
@@ -128,7 +128,7 @@ class UserKNN:
     def __init__(self, neighbours: int = 50):
         self.neighbours = neighbours
 
-    def fit(self, matrix: sp.csr_matrix) -> "UserKNN":
+    def fit(self, matrix: sp.csr_matrix) -> UserKNN:
         self.matrix = matrix
         self.normed = _cosine_rows(matrix)
         return self
@@ -153,7 +153,7 @@ class ProfileScores:
         self.days = days
         self.day_half_life = day_half_life
 
-    def fit(self, matrix: sp.csr_matrix) -> "ProfileScores":
+    def fit(self, matrix: sp.csr_matrix) -> ProfileScores:
         self.matrix = matrix
         return self
 

@@ -87,7 +87,7 @@ class MultimodalRecommender:
         history = torch.sparse.mm(self.history_mean, items)   # (all users, dim)
         return self.user_ids(users) + history[users]
 
-    def fit(self, matrix: sp.csr_matrix) -> "MultimodalRecommender":
+    def fit(self, matrix: sp.csr_matrix) -> MultimodalRecommender:
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         n_users, n_items = matrix.shape

@@ -58,7 +58,7 @@ class Product:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Product":
+    def from_dict(cls, data: dict[str, Any]) -> Product:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +10,15 @@ from PIL import Image
 
 from .clusters import ClusterMap
 from .complement import Complementarity, Look, LookWeights, complete_the_look
-from .composed import ComposedResults, Vocabulary, composed_search, inferred_reference
+from .composed import ComposedResults, composed_search, inferred_reference
 from .encoders import ClipEncoder, create_encoder
 from .index import Filters, IndexLookupError, ProductIndex, SearchResult
 from .ingest import ImageError, open_rgb
 from .ingest.images import to_rgb
 from .personal import recommend
+from .vocabulary import Vocabulary
+
+ImageInput = str | Path | bytes | Image.Image     # a photo: a path, its bytes, or a PIL image
 
 
 class QueryError(ValueError):
@@ -36,7 +40,7 @@ class Searcher:
         self.encoder = encoder or load_index_encoder(self.index)
         self._vocabulary: Vocabulary | None = None
         self._clusters: ClusterMap | None = None
-        self.complementarity = Complementarity.of_index(self.index)
+        self.complementarity = self.index.load_part(Complementarity) or Complementarity()
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -49,7 +53,8 @@ class Searcher:
     def clusters(self) -> ClusterMap:
         """Named clusters of the catalogue (saved with the index, else fitted on first use)."""
         if self._clusters is None:
-            self._clusters = ClusterMap.of_index(self.index)
+            self._clusters = self.index.load_part(ClusterMap) or ClusterMap.fit(
+                self.index.matrix(), self.index.all_products())
         return self._clusters
 
     def cluster_of(self, product_id: str) -> tuple[int, str]:
@@ -57,18 +62,17 @@ class Searcher:
         label = int(self.clusters.assign(self.item_vector(product_id))[0])
         return label, self.clusters.name(label)
 
-    def cluster(self, label: int, k: int = 10) -> list[SearchResult]:
-        """The ``k`` products of a cluster closest to its centre."""
+    def cluster(self, label: int, k: int = 10, exclude: Sequence[str] = ()) -> list[SearchResult]:
+        """The ``k`` products of a cluster closest to its centre, none of ``exclude``."""
         if not 0 <= label < len(self.clusters.centroids):
             raise QueryError(f"no cluster {label}: clusters are 0 to {len(self.clusters.centroids) - 1}")
-        matrix = self.index.matrix()
+        keys, matrix = self.index.entries()
         members = np.flatnonzero(self.clusters.assign(matrix) == label)
+        skip = {self.index.key_of(pid) for pid in exclude if pid in self.index}
+        members = members[~np.isin(keys[members], list(skip))]
         scores = matrix[members] @ self.clusters.centroids[label]
         order = np.argsort(-scores)[:k]
-        keys = self.index.keys[members[order]]
-        products = self.index.products(keys.tolist())
-        return [SearchResult(products[int(key)].id, float(score), products[int(key)].title,
-                             products[int(key)], int(key)) for key, score in zip(keys, scores[order])]
+        return self.index.results(keys[members[order]].tolist(), scores[order].tolist())
 
     # -- query vectors (shared space, then fused space) -------------------------------------
     def text_vector(self, text: str) -> np.ndarray:
@@ -76,7 +80,7 @@ class Searcher:
             raise QueryError("empty text query")
         return self.index.fusion.query(self.encoder.encode_texts([text.strip()]))[0]
 
-    def image_vector(self, image) -> np.ndarray:
+    def image_vector(self, image: ImageInput) -> np.ndarray:
         """``image``: a path, raw bytes or a PIL image."""
         try:
             if isinstance(image, Image.Image):
@@ -96,18 +100,23 @@ class Searcher:
             raise QueryError(str(exc)) from None
 
     # -- searches ---------------------------------------------------------------------------
-    def text(self, text: str, k: int = 10, filters: Filters | None = None) -> list[SearchResult]:
-        return self.index.search(self.text_vector(text), k, filters)
+    # Every search takes ``exclude``: product ids never returned ("not that").
+    def text(self, text: str, k: int = 10, filters: Filters | None = None,
+             exclude: Sequence[str] = ()) -> list[SearchResult]:
+        return self.index.search(self.text_vector(text), k, filters, exclude)
 
-    def image(self, image, k: int = 10, filters: Filters | None = None) -> list[SearchResult]:
-        return self.index.search(self.image_vector(image), k, filters)
+    def image(self, image: ImageInput, k: int = 10, filters: Filters | None = None,
+              exclude: Sequence[str] = ()) -> list[SearchResult]:
+        return self.index.search(self.image_vector(image), k, filters, exclude)
 
-    def item(self, product_id: str, k: int = 10, filters: Filters | None = None) -> list[SearchResult]:
+    def item(self, product_id: str, k: int = 10, filters: Filters | None = None,
+             exclude: Sequence[str] = ()) -> list[SearchResult]:
         """Products like ``product_id``; never the product itself."""
-        return self.index.search(self.item_vector(product_id), k, filters, exclude=[product_id])
+        return self.index.search(self.item_vector(product_id), k, filters,
+                                 [product_id, *exclude])
 
-    def composed(self, modifier: str, item: str | None = None, image=None, k: int = 10,
-                 filters: Filters | None = None) -> ComposedResults:
+    def composed(self, modifier: str, item: str | None = None, image: ImageInput | None = None, k: int = 10,
+                 filters: Filters | None = None, exclude: Sequence[str] = ()) -> ComposedResults:
         """"Like this but ...": a reference product (``item``) or photo (``image``) plus a change
         in words; see ``retrieval.composed``."""
         if (item is None) == (image is None):
@@ -121,10 +130,11 @@ class Searcher:
             vector = self.image_vector(image)
             reference = inferred_reference(self.index, vector)
         return composed_search(self.index, vector, self.text_vector, modifier, reference, k,
-                               filters, self.vocabulary)
+                               filters, self.vocabulary, exclude=exclude)
 
-    def complete(self, item: str | None = None, image=None, k: int = 10,
-                 weights: LookWeights = LookWeights(), per_category: int | None = 2) -> Look:
+    def complete(self, item: str | None = None, image: ImageInput | None = None, k: int = 10,
+                 weights: LookWeights = LookWeights(), per_category: int | None = 2,
+                 exclude: Sequence[str] = ()) -> Look:
         """Products from other, compatible categories that complete ``item`` (or a photo); see
         ``retrieval.complement``."""
         if (item is None) == (image is None):
@@ -135,12 +145,13 @@ class Searcher:
             vector = self.image_vector(image)
             anchor = inferred_reference(self.index, vector)
         return complete_the_look(self.index, anchor, vector, self.complementarity, k, weights,
-                                 per_category)
+                                 per_category, exclude=exclude)
 
     def for_history(self, history: list[str], days: list[float] | None = None, k: int = 10,
-                    filters: Filters | None = None) -> list[SearchResult]:
-        """Products for a browsing history (ids, oldest first; optional days of each view)."""
+                    filters: Filters | None = None, exclude: Sequence[str] = ()) -> list[SearchResult]:
+        """Products for a browsing history (ids, oldest first; optional days of each view); never
+        one of the history."""
         try:
-            return recommend(self.index, history, days, k, filters)
+            return recommend(self.index, history, days, k, filters, exclude)
         except (IndexLookupError, ValueError) as exc:
             raise QueryError(str(exc)) from None

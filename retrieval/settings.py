@@ -1,4 +1,5 @@
-"""Where data, caches and runs live. Every path can be overridden by an environment variable."""
+"""Defaults in one place: where data, caches and runs live (every path can be overridden by an
+environment variable), the demo index, the agent's planners."""
 from __future__ import annotations
 
 import os
@@ -32,3 +33,18 @@ def cache_dir() -> Path:
 def runs_dir() -> Path:
     """Built indexes and trained checkpoints of the demo (``FASHION_RUNS``, default ``./runs``)."""
     return Path(os.environ.get("FASHION_RUNS", REPO_ROOT / "runs"))
+
+
+# The demo: the first DEMO_LIMIT products of the Myntra catalogue, indexed under runs/.
+DEMO_LIMIT = 2000
+
+
+def demo_index_dir() -> Path:
+    """Where ``python -m retrieval demo`` builds the demo index (the CLIs' default index)."""
+    return runs_dir() / "demo-index"
+
+
+# How the chat agent plans a turn: the deterministic parser only, the parser then the local LLM
+# for turns it cannot read, or the LLM first (the parser as its fallback).
+PLANNERS = ("parser", "auto", "llm")
+DEFAULT_PLANNER = "auto"

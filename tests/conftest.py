@@ -1,4 +1,8 @@
-"""Shared fixtures: real slices of the Myntra catalogue, one feature cache per test session."""
+"""Shared fixtures: real slices of the Myntra catalogue, one feature cache per test session, and one
+small index (real towers, the first 300 products) built once and shared by the fast tests.
+
+The end-to-end tests (a served app in Chromium, the eval suites, the CLIs as subprocesses) are
+marked ``slow``: ``pytest -m "not slow"`` runs the rest in a few minutes."""
 from __future__ import annotations
 
 import os
@@ -55,3 +59,12 @@ def index_dir(tmp_path_factory, catalog, myntra):
     out = tmp_path_factory.mktemp("index")
     build_index(catalog, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def searcher(index_dir):
+    """A searcher over the shared index (one encoder for the whole session). Tests that change an
+    index copy ``index_dir`` first."""
+    from retrieval.search import Searcher
+
+    return Searcher(index_dir)

@@ -9,14 +9,8 @@ import sys
 import pytest
 
 from agent.assistant import ShoppingAgent
-from agent.parser import ToolCall
+from agent.calls import ToolCall
 from agent.state import Conversation, UnresolvedReference, resolve
-from retrieval.search import Searcher
-
-
-@pytest.fixture(scope="module")
-def searcher(index_dir):
-    return Searcher(index_dir)
 
 
 def products(searcher, answer):
@@ -174,8 +168,23 @@ def test_llm_failure_falls_back_to_the_parser(searcher):
     a = agent.turn("show me backpacks")
     assert a.trace.decided_by.startswith("parser (fallback: the LLM planner took longer")
     assert a.trace.intent == "search" and a.cards
+    assert not agent.cards.llm.lock.locked()               # the cut-off call freed the model
 
 
+def test_not_that_is_never_shown_again_and_the_page_stays_full(searcher):
+    agent = ShoppingAgent(searcher, planner="parser", explanations="template", k=4)
+    first = agent.turn("show me tshirts for men")
+    agent.turn("the first one")
+    a = agent.turn("not that")
+    gone = first.cards[0].id
+    assert a.trace.intent == "exclude" and agent.state.excluded == [gone]
+    assert len(a.cards) == 4 and gone not in {c.id for c in a.cards}
+    assert [c.id for c in a.cards[:3]] == [c.id for c in first.cards[1:]]   # the same listing
+    b = agent.turn("more like the second one")
+    assert b.cards and gone not in {c.id for c in b.cards}
+
+
+@pytest.mark.slow
 def test_terminal_chat_prints_one_json_object_per_turn(index_dir):
     turns = "show me backpacks\nthe first one\nwhy?\nthe tenth one\n"
     out = subprocess.run([sys.executable, "-m", "agent", "--index", str(index_dir), "--json",

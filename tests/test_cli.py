@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow           # end to end: the CLI as subprocesses
 
 def run(*args):
     return subprocess.run([sys.executable, "-m", "retrieval", *map(str, args)],

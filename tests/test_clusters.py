@@ -4,8 +4,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.clusters import (CLUSTERS_FILE, NOISE, Clustering, default_k, hdbscan_clusters,
-                                kmeans, name_clusters, purity, reduce)
+from retrieval.clusters import (
+    NOISE,
+    Clustering,
+    ClusterMap,
+    default_k,
+    hdbscan_clusters,
+    kmeans,
+    name_clusters,
+    purity,
+    reduce,
+)
 from retrieval.embed import project
 from retrieval.fusion import create_fusion
 
@@ -60,7 +69,7 @@ def test_index_keeps_named_clusters_that_new_products_join(index_dir, tmp_path, 
     folder = tmp_path / "idx"
     shutil.copytree(index_dir, folder)
     searcher = Searcher(folder)
-    assert (searcher.index.generation / CLUSTERS_FILE).is_file()
+    assert searcher.index.part_path(ClusterMap) is not None
     clusters = searcher.clusters
     assert len(clusters.centroids) == default_k(len(catalog))
     pid = searcher.index.all_ids()[0]
@@ -72,6 +81,7 @@ def test_index_keeps_named_clusters_that_new_products_join(index_dir, tmp_path, 
     assert [r.score for r in members] == sorted((r.score for r in members), reverse=True)
     with pytest.raises(QueryError, match="no cluster"):
         searcher.cluster(len(clusters.centroids))
+    assert pid not in {r.id for r in searcher.cluster(label, k=len(catalog), exclude=[pid])}
 
     first = catalog.products[0]
     first_label = searcher.cluster_of(first.id)[0]

@@ -8,8 +8,7 @@ from collections import Counter
 
 import pytest
 
-from retrieval.complement import (Complementarity, LookWeights, complete_the_look, rule_score,
-                                  slot)
+from retrieval.complement import Complementarity, LookWeights, complete_the_look, rule_score, slot
 from retrieval.index import ProductIndex
 from retrieval.products import Product
 
@@ -82,6 +81,7 @@ def test_complete_the_look_returns_other_compatible_categories(index_dir):
     assert [i.score for i in look.items] == sorted((i.score for i in look.items), reverse=True)
 
 
+@pytest.mark.slow
 def test_cli_complete(index_dir):
     index = ProductIndex.load(index_dir)
     pid = index.all_ids()[0]

@@ -8,13 +8,8 @@ import sys
 
 import pytest
 
-from retrieval.composed import normalise
-from retrieval.search import QueryError, Searcher
-
-
-@pytest.fixture(scope="module")
-def searcher(index_dir):
-    return Searcher(index_dir)
+from retrieval.search import QueryError
+from retrieval.vocabulary import normalise
 
 
 def test_normalise_folds_spelling_variants():
@@ -84,8 +79,9 @@ def test_bad_composed_queries(searcher):
         searcher.composed("in blue")
 
 
-def test_cli_modifier(index_dir):
-    ref = Searcher(index_dir).index.all_ids()[0]
+@pytest.mark.slow
+def test_cli_modifier(index_dir, searcher):
+    ref = searcher.index.all_ids()[0]
     run = lambda *a: subprocess.run([sys.executable, "-m", "retrieval", "search", "--index",
                                      str(index_dir), *a], capture_output=True, text=True)
     done = run("--item", ref, "--modifier", "in black", "--json")

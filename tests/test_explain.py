@@ -13,12 +13,6 @@ from explain.faithfulness import image_deletions, text_deletions
 from explain.gradcam import SimilarityCAM
 from explain.tokens import TextAttributor
 from retrieval.ingest import open_rgb
-from retrieval.search import Searcher
-
-
-@pytest.fixture(scope="module")
-def searcher(index_dir):
-    return Searcher(index_dir)
 
 
 def first_with_photo(searcher, kind=None):

@@ -7,13 +7,10 @@ import numpy as np
 import pytest
 
 from retrieval import index as index_module
+from retrieval.clusters import ClusterMap
 from retrieval.index import Filters, IndexLookupError, ProductIndex
-from retrieval.search import QueryError, Searcher
-
-
-@pytest.fixture(scope="module")
-def searcher(index_dir):
-    return Searcher(index_dir)
+from retrieval.ingest import IngestReport
+from retrieval.search import QueryError
 
 
 def test_item_search_never_returns_the_query_item(searcher):
@@ -77,6 +74,9 @@ def test_add_remove_and_atomic_save(index_dir, tmp_path, catalog, features, enco
     index.save(folder)
     reloaded = ProductIndex.load(folder)
     assert len(reloaded) == len(catalog) - 3 and gone[0] not in reloaded
+    # The parts saved beside the build's generation are carried into the new one.
+    assert reloaded.load_part(ClusterMap) is not None
+    assert reloaded.load_part(IngestReport).products_kept == len(catalog)
     # Adding back: found again, under a new key.
     emb = project(features, encoder).subset(np.arange(3))
     reloaded.add(catalog.products[:3], emb)
@@ -93,6 +93,21 @@ def test_add_remove_and_atomic_save(index_dir, tmp_path, catalog, features, enco
     monkeypatch.undo()
     assert (folder / "CURRENT").read_text() == before
     assert len(ProductIndex.load(folder)) == len(catalog) - 3
+
+
+def test_typed_catalogue_queries(searcher, catalog):
+    index, products = searcher.index, catalog.products
+    assert index.distinct("gender") == sorted({p.gender for p in products if p.gender})
+    counts = index.facet_counts("article_type", "gender")
+    assert sum(n for *_, n in counts) == len(products)
+    assert [n for *_, n in counts] == sorted((n for *_, n in counts), reverse=True)
+    kind, gender, n = counts[0]
+    assert n == sum(p.article_type == kind and p.gender == gender for p in products)
+    men = index.products_where(Filters(gender="Men"))
+    assert len(men) == sum(p.gender == "Men" for p in products) and all(p.gender == "Men" for p in men)
+    assert index.has(Filters(gender="Men")) and not index.has(Filters(colour="No Such Colour"))
+    with pytest.raises(ValueError, match="unknown column"):
+        index.distinct("data; DROP TABLE products")
 
 
 def test_clear_errors(searcher, tmp_path):

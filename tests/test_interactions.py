@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 
 from retrieval.ingest import IngestReport
-from retrieval.interactions import (Interactions, assert_no_leakage, copurchases, leave_last_out,
-                                    read_pairs, read_transactions, same_day_pairs)
+from retrieval.interactions import (
+    Interactions,
+    assert_no_leakage,
+    copurchases,
+    leave_last_out,
+    read_pairs,
+    read_transactions,
+    same_day_pairs,
+)
 from retrieval.settings import hm_dir
 from retrieval.splits import LeakageError
 

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from retrieval.index import ProductIndex
-from retrieval.personal import (ItemKNN, MostPopular, UserKNN, interaction_matrix, recency_weights,
-                                recommend)
+from retrieval.personal import ItemKNN, MostPopular, UserKNN, interaction_matrix, recency_weights, recommend
 from retrieval.pixelrec import ItemContent, MultimodalRecommender
 
 
@@ -35,6 +34,7 @@ def test_recent_views_weigh_more(index_dir):
     assert share(bag_last, "Backpacks") > share(shoe_last, "Backpacks")
 
 
+@pytest.mark.slow
 def test_cli_recommend_reports_unknown_ids(index_dir):
     ids = ProductIndex.load(index_dir).all_ids()
     ok = subprocess.run([sys.executable, "-m", "retrieval", "recommend", "--index", str(index_dir),
@@ -112,6 +112,7 @@ def test_model_history_is_recency_weighted(features, catalog):
     assert w[3, [3, 4, 5]] == pytest.approx([1 / 3] * 3)          # no days: a plain mean
 
 
+@pytest.mark.slow
 def test_cli_recommend_reads_dates(index_dir):
     ids = ProductIndex.load(index_dir).all_ids()
     run = lambda *extra: subprocess.run(

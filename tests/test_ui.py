@@ -4,63 +4,23 @@ step go to ``runs/screenshots`` (or ``FASHION_SCREENSHOTS``)."""
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
-import subprocess
-import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from servers import Server
 
 from retrieval.settings import runs_dir
+
+pytestmark = pytest.mark.slow           # end to end: a served app in Chromium
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT = 180_000                 # ms; an explanation on a busy 2-core machine takes a while
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A real app process on a free port."""
-
-    def __init__(self, args: list[str], path: str = "/"):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}{path}"
-        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log")
-        self.proc = subprocess.Popen([sys.executable, "-m", *args, "--port", str(self.port)],
-                                     stdout=self.log, stderr=subprocess.STDOUT, text=True)
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"server exited: {self.log.read()[-3000:]}")
-            try:
-                urllib.request.urlopen(self.url, timeout=2)
-                return
-            except OSError:
-                time.sleep(1)
-        self.stop()
-        raise TimeoutError(f"{args} did not answer on {self.url}")
-
-    def stop(self) -> None:
-        """Terminate; kill if open browser connections keep it from shutting down."""
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(15)
 
 
 @pytest.fixture(scope="module")

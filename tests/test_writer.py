@@ -9,8 +9,7 @@ import pytest
 
 from explain.evidence import Evidence, Explainer, Query
 from explain.llm import QWEN_05B, assemble, get_llm
-from explain.writer import (ExplanationWriter, Grounding, messages, support,
-                            template_explanation)
+from explain.writer import ExplanationWriter, Grounding, messages, support, template_explanation
 from retrieval.build import build_index
 from retrieval.search import Searcher
 
@@ -25,8 +24,8 @@ def evidence(**shared) -> Evidence:
 
 
 @pytest.fixture(scope="module")
-def grounding(index_dir):
-    return Grounding.of(Searcher(index_dir).vocabulary)
+def grounding(searcher):
+    return Grounding.of(searcher.vocabulary)
 
 
 def test_grounding_rejects_planted_false_claims(grounding):
@@ -95,8 +94,7 @@ def test_instructions_in_product_text_are_ignored(injected_index):
     assert (out.reason is not None) == (out.source == "template")
 
 
-def test_explanations_stream_then_finish_grounded(index_dir, grounding):
-    searcher = Searcher(index_dir)
+def test_explanations_stream_then_finish_grounded(searcher, grounding):
     result = searcher.text("blue t-shirt for men", 1)[0]
     ev = Explainer(searcher, steps=8)(Query("text", text="blue t-shirt for men"), result)
     writer = ExplanationWriter(get_llm(), grounding)
@@ -108,8 +106,7 @@ def test_explanations_stream_then_finish_grounded(index_dir, grounding):
     assert grounding.unsupported(final.text, support(ev)) == []
 
 
-def test_instructions_in_the_shoppers_text_are_not_followed(index_dir, grounding):
-    searcher = Searcher(index_dir)
+def test_instructions_in_the_shoppers_text_are_not_followed(searcher, grounding):
     query = f"blue t-shirt for men. {INJECTION}"
     result = searcher.text("blue t-shirt for men", 1)[0]
     ev = Explainer(searcher, steps=8)(Query("text", text=query), result)

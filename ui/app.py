@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from agent.assistant import ShoppingAgent
-from agent.tools import Card
+from agent.calls import Card
 from explain.evidence import Explainer
 from retrieval.search import Searcher
 
@@ -47,18 +48,17 @@ class Resources:
     @cached_property
     def image_root(self) -> str | None:
         """The folder holding the catalogue's photos (the only product files served)."""
-        paths = [r[0] for r in self.searcher.index.db.execute(
-            "SELECT image_path FROM products WHERE image_path IS NOT NULL LIMIT 2000")]
+        paths = [p.image_path for p in self.searcher.index.products_where(limit=2000)
+                 if p.image_path]
         # Resolved: Gradio resolves symlinks before checking a file against the allowed folders.
         return os.path.realpath(os.path.commonpath(paths)) if paths else None
 
     def choices(self, field_name: str) -> list[str]:
-        values = sorted({v for f, v in self.searcher.vocabulary.phrases.values() if f == field_name})
-        return [ANY, *values]
+        return [ANY, *self.searcher.vocabulary.values(field_name)]
 
 
 # -- shop tab handlers ----------------------------------------------------------------------
-def _outputs(agent: ShoppingAgent, history, cards: list[Card], why: Card | None):
+def _outputs(agent: ShoppingAgent, history: list[dict], cards: list[Card], why: Card | None) -> tuple:
     f = agent.state.filters
     return (history, gallery(cards) if cards else gr.update(), [c.to_json() for c in cards] or gr.update(),
             heatmap_image(why) if why else gr.update(), weighted_words(why) if why else gr.update(),
@@ -67,7 +67,7 @@ def _outputs(agent: ShoppingAgent, history, cards: list[Card], why: Card | None)
             agent)
 
 
-def make_respond(res: Resources):
+def make_respond(res: Resources) -> Callable[..., Iterator[tuple]]:
     def respond(text, photo, history, agent):
         """One chat turn, streamed: the reply grows as the explanation is written."""
         agent = agent or res.agent()
@@ -103,7 +103,7 @@ def make_respond(res: Resources):
     return respond
 
 
-def make_set_filters(res: Resources):
+def make_set_filters(res: Resources) -> Callable[..., tuple]:
     def set_filters(gender, colour, article_type, price_max, history, agent):
         agent = agent or res.agent()
         answer = agent.set_filters({"gender": None if gender == ANY else gender,
@@ -116,7 +116,7 @@ def make_set_filters(res: Resources):
 
 
 # -- analyst tab handlers -------------------------------------------------------------------
-def make_sample(res: Resources):
+def make_sample(res: Resources) -> Callable[..., tuple]:
     def sample(agent):
         """A recommendation to review: the product in focus of this session, else a random
         catalogue title searched as a query and its first result."""
@@ -126,8 +126,8 @@ def make_sample(res: Resources):
             title = res.searcher.index.product(random.choice(ids)).title
             agent.turn(title)
             agent.state.focus = agent.state.shown[0]
-        card = agent.explained_card(agent.state.focus)
-        query = agent.query_for(card.id)
+        card = agent.explained(agent.state.focus)
+        query = agent.state.query_for(card.id)
         trace = agent.last_trace.to_json() if agent.last_trace else {}
         faith = charts.match_deletions(res.explainer, query, card)
         return (query.text or query.product_id or "photo", card.image, heatmap_image(card),
@@ -135,7 +135,7 @@ def make_sample(res: Resources):
     return sample
 
 
-def make_rate(res: Resources):
+def make_rate(res: Resources) -> Callable[..., tuple]:
     def rate(card_json, query, clarity, trust, flagged, comment, analyst):
         if not card_json:
             return "Sample or pick a recommendation first.", gr.update()
@@ -288,7 +288,7 @@ def build_app(res: Resources) -> gr.Blocks:
     return app
 
 
-def select_card(cards: list[dict] | None, evt: gr.SelectData):
+def select_card(cards: list[dict] | None, evt: gr.SelectData) -> tuple[int, str]:
     title = cards[evt.index]["title"] if cards and evt.index < len(cards) else "?"
     return evt.index, f"Selected: #{evt.index + 1} {title}"
 

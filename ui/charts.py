@@ -11,8 +11,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
-from agent.tools import Card
+from agent.calls import Card
 from explain.evidence import Explainer, Query
 from explain.faithfulness import image_deletions
 from retrieval.ingest import open_rgb
@@ -21,7 +22,7 @@ from retrieval.search import Searcher
 MAP_POINTS = 5000
 
 
-def cluster_map(searcher: Searcher, seed: int = 0):
+def cluster_map(searcher: Searcher, seed: int = 0) -> Figure:
     """Up to ``MAP_POINTS`` products on the first two principal components of their fused
     vectors, coloured by cluster, the largest clusters named."""
     from sklearn.decomposition import PCA
@@ -44,7 +45,7 @@ def cluster_map(searcher: Searcher, seed: int = 0):
     return fig
 
 
-def deletion_curves(results_dir: Path | None):
+def deletion_curves(results_dir: Path | None) -> Figure:
     """The ``faithfulness`` benchmark's mean deletion curves, read from its ``metrics.json``."""
     fig, ax = plt.subplots(figsize=(6, 4))
     path = Path(results_dir) / "metrics.json" if results_dir else None
@@ -67,7 +68,7 @@ def deletion_curves(results_dir: Path | None):
     return fig
 
 
-def match_deletions(explainer: Explainer, query: Query, card: Card):
+def match_deletions(explainer: Explainer, query: Query, card: Card) -> Figure:
     """One match: the similarity as its top heat-map regions are blurred away vs random ones."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
     if not card.image or not (card.evidence.get("heatmap") or {}):
@@ -88,11 +89,10 @@ def match_deletions(explainer: Explainer, query: Query, card: Card):
     return fig
 
 
-def colour_by_season(searcher: Searcher, top: int = 12):
+def colour_by_season(searcher: Searcher, top: int = 12) -> Figure:
     """How often each of the ``top`` colours occurs in each season (share of the season)."""
-    rows = searcher.index.db.execute(
-        "SELECT season, colour, COUNT(*) FROM products WHERE season IS NOT NULL AND colour IS NOT "
-        "NULL GROUP BY season, colour").fetchall()
+    rows = [(s, c, n) for s, c, n in searcher.index.facet_counts("season", "colour")
+            if s is not None and c is not None]
     seasons = sorted({r[0] for r in rows})
     totals = Counter()
     for _, c, n in rows:
@@ -112,11 +112,10 @@ def colour_by_season(searcher: Searcher, top: int = 12):
     return fig
 
 
-def type_by_gender(searcher: Searcher, top: int = 12):
+def type_by_gender(searcher: Searcher, top: int = 12) -> Figure:
     """Product counts of the ``top`` article types, stacked by gender."""
-    rows = searcher.index.db.execute(
-        "SELECT article_type, gender, COUNT(*) FROM products WHERE article_type IS NOT NULL "
-        "GROUP BY article_type, gender").fetchall()
+    rows = [(t, g, n) for t, g, n in searcher.index.facet_counts("article_type", "gender")
+            if t is not None]
     totals = Counter()
     for t, _, n in rows:
         totals[t] += n

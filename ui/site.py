@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from fastapi import FastAPI
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Example shop</title>
 <style>body{font-family:sans-serif;margin:0}header{padding:12px 24px;background:#222;color:#fff}
@@ -14,11 +16,10 @@ iframe{border:0;width:100%;height:1400px}</style></head>
 </body></html>"""
 
 
-def create_site(index: str | None = None, ratings: str | None = None):
-    from fastapi import FastAPI
+def create_site(index: str | None = None, ratings: str | None = None) -> FastAPI:
     from fastapi.responses import HTMLResponse
 
-    from .cli import mount
+    from .server import mount
 
     site = FastAPI(title="Example shop")
 

@@ -6,7 +6,7 @@ import io
 
 from PIL import Image
 
-from agent.tools import Card
+from agent.calls import Card
 
 
 def caption(card: Card) -> str:

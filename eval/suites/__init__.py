@@ -1,7 +1,12 @@
 """Benchmark suites: each ``run(ctx)`` returns a SuiteResult."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..context import Context
 
 
 @dataclass
@@ -15,9 +20,21 @@ class SuiteResult:
     plots: list[str] = field(default_factory=list)     # PNG file names under the report folder
 
 
-def registry():
-    from . import (agent, alignment, clusters, complement, composed, explanations, faithfulness,
-                   latency, load, personal, retrieval)
+def registry() -> dict[str, Callable[[Context], SuiteResult]]:
+    """Every suite's ``run(ctx)`` by name."""
+    from . import (
+        agent,
+        alignment,
+        clusters,
+        complement,
+        composed,
+        explanations,
+        faithfulness,
+        latency,
+        load,
+        personal,
+        retrieval,
+    )
 
     return {"agent": agent.run, "alignment": alignment.run, "clusters": clusters.run,
             "complement": complement.run, "composed": composed.run,

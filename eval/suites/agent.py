@@ -30,6 +30,7 @@ from explain.evidence import Explainer
 from explain.llm import get_llm
 from retrieval.search import Searcher
 
+from ..context import Context
 from ..stats import mean_ci, percentiles
 from . import SuiteResult
 
@@ -123,11 +124,11 @@ def play(agent: ShoppingAgent, turns) -> list[dict]:
     return rows
 
 
-def run(ctx) -> SuiteResult:
+def run(ctx: Context) -> SuiteResult:
     n = 12 if ctx.quick else N_CONVERSATIONS
     counts = {"parser": n, "auto": 3 if ctx.quick else n, "llm": 3 if ctx.quick else LLM_FIRST}
     searcher = Searcher(ctx.index, ctx.encoder)
-    searcher.clusters                                      # fitted once, outside the timings
+    _ = searcher.clusters                                  # fitted once, outside the timings
     products = [p for p in ctx.catalog.products if p.article_type and p.has_image]
     colours = Counter(p.colour for p in products if p.colour)
     rng = np.random.default_rng(ctx.seed)

@@ -1,11 +1,12 @@
 """Held-out text-to-image retrieval before and after training the alignment (LiT)."""
 from __future__ import annotations
 
+from ..context import Context
 from . import SuiteResult
 
 
-def run(ctx) -> SuiteResult:
-    ctx.encoder  # trains on the training split, scores the held-out split before and after
+def run(ctx: Context) -> SuiteResult:
+    _ = ctx.encoder  # trains on the training split, scores the held-out split before and after
     rows = []
     metrics = {}
     for name, s in (("untrained projection", ctx.alignment_before),

@@ -12,6 +12,7 @@ from retrieval.build import DEFAULT_FUSION
 from retrieval.clusters import NOISE, hdbscan_clusters, kmeans, name_clusters, purity, reduce
 from retrieval.fusion import create_fusion, item_labels
 
+from ..context import Context
 from . import SuiteResult
 
 SILHOUETTE_SAMPLE = 5000
@@ -32,7 +33,7 @@ def quality(clustering, reduced, article, colour, seed) -> dict:
     return m
 
 
-def run(ctx) -> SuiteResult:
+def run(ctx: Context) -> SuiteResult:
     products = ctx.catalog.products
     emb = ctx.embeddings
     vectors = create_fusion(DEFAULT_FUSION).fit(emb, item_labels(products)).items(emb)

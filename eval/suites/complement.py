@@ -24,6 +24,7 @@ from retrieval.ingest import IngestReport
 from retrieval.interactions import read_pairs, read_transactions, same_day_pairs
 from retrieval.splits import assert_disjoint, in_test
 
+from ..context import Context
 from ..stats import summary as stat
 from . import SuiteResult
 
@@ -70,7 +71,8 @@ class Ranker:
 
 
 def evaluate(ranker: Ranker, anchors: list[int], truth: dict[int, set[int]], method: str,
-             weights: LookWeights | None = None, per_category: int | None = None):
+             weights: LookWeights | None = None,
+             per_category: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-anchor relevance of the top ``K`` and the number of relevant candidates."""
     relevance = np.zeros((len(anchors), K))
     n_relevant = np.array([len(truth[a]) for a in anchors], dtype=float)
@@ -98,7 +100,7 @@ def tuned(ranker: Ranker, anchors, truth, per_category, popularity: bool) -> tup
             {f"b={k[0]:g},c={k[1]:g}": round(v, 4) for k, v in grid.items()})
 
 
-def run(ctx) -> SuiteResult:
+def run(ctx: Context) -> SuiteResult:
     hm = ctx.hm
     products = hm.catalog.products
     ids = [p.id for p in products]

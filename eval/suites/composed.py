@@ -13,10 +13,12 @@ import numpy as np
 
 from retrieval import metrics as M
 from retrieval.build import DEFAULT_FUSION
-from retrieval.composed import Vocabulary, composed_search, unit
+from retrieval.composed import composed_search, unit
 from retrieval.fusion import create_fusion, item_labels
 from retrieval.index import ProductIndex
+from retrieval.vocabulary import Vocabulary
 
+from ..context import Context
 from ..stats import mean_ci
 from . import SuiteResult
 
@@ -57,7 +59,7 @@ def make_queries(ctx, n: int) -> list[tuple[int, str, str]]:
     return queries
 
 
-def run(ctx) -> SuiteResult:
+def run(ctx: Context) -> SuiteResult:
     products = ctx.catalog.products
     emb = ctx.embeddings
     train = ctx.split.train

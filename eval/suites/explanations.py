@@ -31,7 +31,9 @@ from explain.writer import ExplanationWriter, Grounding, folded, support, templa
 from retrieval.index import SearchResult
 from retrieval.search import Searcher
 
-from ..stats import percentiles, summary as stat
+from ..context import Context
+from ..stats import percentiles
+from ..stats import summary as stat
 from . import SuiteResult
 
 N_MATCHES = 100
@@ -95,7 +97,7 @@ def _find_all(text: str, part: str) -> list[int]:
     return out
 
 
-def run(ctx) -> SuiteResult:
+def run(ctx: Context) -> SuiteResult:
     n = 20 if ctx.quick else N_MATCHES
     searcher = Searcher(ctx.index, ctx.encoder)
     explainer = Explainer(searcher, IG_STEPS)

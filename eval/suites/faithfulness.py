@@ -27,7 +27,9 @@ from explain.tokens import DEFAULT_STEPS, TextAttributor
 from retrieval.ingest import open_rgb
 from retrieval.search import Searcher
 
-from ..stats import percentiles, summary as stat
+from ..context import Context
+from ..stats import percentiles
+from ..stats import summary as stat
 from . import SuiteResult
 
 N_MATCHES = 120
@@ -62,7 +64,7 @@ def curve(deletions) -> dict[str, np.ndarray]:
             "sufficiency": np.array([d.sufficiency for d in deletions])}
 
 
-def run(ctx) -> SuiteResult:
+def run(ctx: Context) -> SuiteResult:
     n = 40 if ctx.quick else N_MATCHES
     searcher = Searcher(ctx.index, ctx.encoder)
     sample = matches(ctx, searcher, n)
@@ -72,7 +74,7 @@ def run(ctx) -> SuiteResult:
     image = {f"{name}, {FILLS[mode]}": [] for name in cams for mode in FILLS}
     empty = {f"{name}, {FILLS[mode]}": 0 for name in cams for mode in FILLS}
     text, costs = [], {name: [] for name in [*cams, "token attribution"]}
-    for kind, _, q, result in tqdm(sample, desc="explaining matches", unit="match"):
+    for _kind, _, q, result in tqdm(sample, desc="explaining matches", unit="match"):
         product = result.product
         if product.image_path:
             photo = open_rgb(product.image_path)[0]

@@ -15,11 +15,13 @@ from usearch.index import Index, MetricKind
 from usearch.index import search as exact_search
 
 from retrieval.build import DEFAULT_FUSION, peak_rss_mb
-from retrieval.composed import Vocabulary, composed_search
+from retrieval.composed import composed_search
 from retrieval.fusion import create_fusion, item_labels
 from retrieval.index import ProductIndex
 from retrieval.ingest import open_rgb
+from retrieval.vocabulary import Vocabulary
 
+from ..context import Context
 from ..stats import percentiles
 from . import SuiteResult
 
@@ -86,7 +88,7 @@ def backends(vectors: np.ndarray, queries: np.ndarray, label: str) -> tuple[list
     index.add(np.arange(n), vectors, log=f"USearch HNSW ({label})" if n >= 100_000 else False)
     build = time.perf_counter() - start
     record("USearch HNSW", build, index.memory_usage / 2**20,
-           lambda q: index.search(q[0], K).keys)
+           lambda q, index=index: index.search(q[0], K).keys)
     del index
 
     start = time.perf_counter()
@@ -96,7 +98,7 @@ def backends(vectors: np.ndarray, queries: np.ndarray, label: str) -> tuple[list
     fidx.add(vectors)
     build = time.perf_counter() - start
     record("FAISS HNSW", build, faiss.serialize_index(fidx).nbytes / 2**20,
-           lambda q: fidx.search(q, K)[1][0])
+           lambda q, fidx=fidx: fidx.search(q, K)[1][0])
     del fidx
 
     flat = faiss.IndexFlatIP(dim)
@@ -121,7 +123,7 @@ def synthetic(base: np.ndarray, n: int, seed: int) -> np.ndarray:
     return out
 
 
-def run(ctx) -> SuiteResult:
+def run(ctx: Context) -> SuiteResult:
     products = ctx.catalog.products
     ids = [p.id for p in products]
     emb = ctx.embeddings

@@ -24,6 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from ..context import Context
 from ..stats import percentiles
 from . import SuiteResult
 
@@ -81,14 +82,15 @@ def session(url: str, n: int, heavy: bool, log: list, lock: threading.Lock) -> N
     history: list = []
     for text, kind in ((kinds[n % len(kinds)], "chat: search"), ("only black ones", "chat: filter"),
                        ("more like the second one", "chat: similar")):
-        out = timed(kind, lambda: client.predict(text, None, history, api_name="/chat"))
+        out = timed(kind, lambda text=text, history=history: client.predict(
+            text, None, history, api_name="/chat"))
         if out:
             history = out[0]
     if heavy:
         timed("chat: why", lambda: client.predict("why the first one?", None, history,
                                                   api_name="/chat"))
     for q in ("navy blue shirt", "red handbag"):
-        timed("search", lambda: client.predict(q, 6, api_name="/search"))
+        timed("search", lambda q=q: client.predict(q, 6, api_name="/search"))
 
 
 def run_sessions(url: str, count: int) -> list:
@@ -102,7 +104,7 @@ def run_sessions(url: str, count: int) -> list:
     return log
 
 
-def run(ctx) -> SuiteResult:
+def run(ctx: Context) -> SuiteResult:
     index_dir = ctx.index_dir
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_app(index_dir, f"{tmp}/ratings.sqlite")

@@ -19,10 +19,10 @@ import torch
 from retrieval import metrics as M
 from retrieval.ingest import IngestReport
 from retrieval.interactions import leave_last_out, read_transactions
-from retrieval.personal import (ItemKNN, MostPopular, ProfileScores, RandomScores, UserKNN,
-                                interaction_matrix)
+from retrieval.personal import ItemKNN, MostPopular, ProfileScores, RandomScores, UserKNN, interaction_matrix
 from retrieval.pixelrec import ItemContent, MultimodalRecommender
 
+from ..context import Context
 from ..stats import summary as stat
 from . import SuiteResult
 
@@ -74,7 +74,7 @@ def evaluate(method, train: sp.csr_matrix, users: np.ndarray, targets: np.ndarra
             "HR@10 (1+20)": M.recall_at_k(samp, K), "NDCG@10 (1+20)": M.ndcg_at_k(samp, K)}
 
 
-def run(ctx) -> SuiteResult:
+def run(ctx: Context) -> SuiteResult:
     hm = ctx.hm
     products = hm.catalog.products
     ids = [p.id for p in products]

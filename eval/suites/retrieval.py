@@ -23,6 +23,7 @@ from retrieval import metrics as M
 from retrieval.embed import project
 from retrieval.fusion import FUSIONS, create_fusion, item_labels
 
+from ..context import Context
 from ..stats import mean_ci
 from . import SuiteResult
 
@@ -58,7 +59,7 @@ def scores_of(relevance: np.ndarray, n_relevant: np.ndarray) -> dict[str, np.nda
             "MRR@10": M.mrr(relevance, n_relevant, 10)}
 
 
-def run(ctx) -> SuiteResult:
+def run(ctx: Context) -> SuiteResult:
     products = ctx.catalog.products
     rows = ctx.query_rows(N_QUERIES)
     test = ctx.split.test

@@ -15,8 +15,8 @@ from copy import deepcopy
 from pathlib import Path
 
 import open_clip
-from open_clip.transform import PreprocessCfg, image_transform_v2
 import torch
+from open_clip.transform import PreprocessCfg, image_transform_v2
 from transformers.utils import logging as hf_logging
 
 from .clip import OPEN_CLIP_CONFIG, TOWERS_FILE, ClipEncoder, TowerSpec, short_hash

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,16 @@ class Issue:
 
 @dataclass
 class IngestReport:
-    """Issues found while reading a catalogue, with counts of what was read and kept."""
+    """Issues found while reading a catalogue, with counts of what was read and kept; saved
+    beside the index built from it (``ingest_report.json``)."""
 
+    FILE: ClassVar[str] = "ingest_report.json"
     rows_read: int = 0
     products_kept: int = 0
     issues: list[Issue] = field(default_factory=list)
 
-    def add(self, file, row, product_id, field_name, reason, action) -> None:
+    def add(self, file: str | Path, row: int | None, product_id: str | None, field_name: str | None,
+            reason: str, action: str) -> None:
         self.issues.append(Issue(str(file), row, product_id, field_name, reason, action))
 
     def counts(self) -> Counter:
@@ -53,3 +58,11 @@ class IngestReport:
         return json.dumps({"summary": self.summary(), "rows_read": self.rows_read,
                            "products_kept": self.products_kept,
                            "issues": [asdict(i) for i in self.issues]}, indent=1)
+
+    def save(self, folder: Path) -> None:
+        (Path(folder) / self.FILE).write_text(self.to_json())
+
+    @classmethod
+    def load(cls, folder: Path) -> IngestReport:
+        data = json.loads((Path(folder) / cls.FILE).read_text())
+        return cls(data["rows_read"], data["products_kept"], [Issue(**i) for i in data["issues"]])

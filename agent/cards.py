@@ -1,0 +1,95 @@
+"""The products of an answer as cards: every listed product with its evidence facts and a template
+explanation; an explained product ("why?") with its heat-map, word weights and an explanation
+written by the local LLM."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from explain.evidence import Explainer, Query
+from explain.llm import LocalLLM, get_llm
+from explain.writer import ExplanationWriter, Grounding, template_explanation
+from retrieval.complement import LookItem
+from retrieval.index import SearchResult
+from retrieval.ingest import open_rgb
+from retrieval.search import Searcher
+
+from .calls import Card
+
+EXPLANATIONS = ("llm", "template")
+
+
+class CardMaker:
+    """Cards over one searcher. ``explanations``: ``llm`` writes an explained product's explanation
+    with the local model, ``template`` builds it from the evidence. The explainer (an encoder
+    copy) and the model are built on first use; pass ``explainer`` to share one among sessions."""
+
+    def __init__(self, searcher: Searcher, explanations: str = "llm",
+                 explainer: Explainer | None = None, llm: LocalLLM | None = None):
+        if explanations not in EXPLANATIONS:
+            raise ValueError(f"explanations must be one of {EXPLANATIONS}, not {explanations!r}")
+        self.searcher, self.explanations = searcher, explanations
+        self._explainer, self._llm = explainer, llm
+        self._writer: ExplanationWriter | None = None
+        self._sinks: dict[int, Callable[[tuple[str, object]], None]] = {}   # thread -> stream
+
+    @property
+    def llm(self) -> LocalLLM:
+        if self._llm is None:
+            self._llm = get_llm()
+        return self._llm
+
+    @property
+    def explainer(self) -> Explainer:
+        if self._explainer is None:
+            self._explainer = Explainer(self.searcher)
+        return self._explainer
+
+    @property
+    def writer(self) -> ExplanationWriter:
+        if self._writer is None:
+            self._writer = ExplanationWriter(self.llm, Grounding.of(self.searcher.vocabulary))
+        return self._writer
+
+    @contextmanager
+    def streaming(self, sink: Callable[[tuple[str, object]], None]) -> Iterator[None]:
+        """While inside, explanations written on this thread send their events to ``sink``
+        (see ``ExplanationWriter.stream``)."""
+        self._sinks[threading.get_ident()] = sink
+        try:
+            yield
+        finally:
+            self._sinks.pop(threading.get_ident(), None)
+
+    def card(self, result: SearchResult, query: Query, look: LookItem | None = None,
+             source: str | None = None) -> Card:
+        """A listed product with its evidence facts (similarities, shared attributes, cluster,
+        complement reason) and a template explanation; no heat-map or word weights."""
+        ev = self.explainer(query, look or result, source, attributions=False)
+        p = result.product
+        score = look.score if look else result.score
+        return Card(p.id, p.title, p.image_path, None if score is None else float(score), p.price,
+                    template_explanation(ev), "template", ev.to_json())
+
+    def explained(self, product_id: str, query: Query, score: float | None) -> Card:
+        """The full evidence of why ``product_id`` answers ``query`` (heat-map, word weights) and
+        an explanation written from it."""
+        p = self.searcher.index.product(product_id)
+        ev = self.explainer(query, SearchResult(p.id, score, p.title, p))
+        png = ev.heatmap.overlay_png(open_rgb(p.image_path)[0]) if ev.heatmap is not None else None
+        if self.explanations == "llm":
+            sink = self._sinks.get(threading.get_ident())
+            written = None
+            for kind, payload in self.writer.stream(ev):
+                if kind == "done":
+                    written = payload
+                elif sink is not None:
+                    sink((kind, payload))
+            text, source = written.text, written.source
+            grounding = {"attempts": written.attempts, "rejected": written.rejected,
+                         "reason": written.reason}
+        else:
+            text, source, grounding = template_explanation(ev), "template", None
+        return Card(p.id, p.title, p.image_path, score, p.price, text, source,
+                    ev.to_json(heatmap_png=png), grounding)

@@ -1,0 +1,51 @@
+"""Serving the app: the resources every session shares, and mounting the app into a shop's own
+FastAPI site (the embedding API), or launching it on its own (``python -m ui``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+from fastapi import FastAPI
+
+from retrieval.build import ensure_demo_index
+from retrieval.search import Searcher
+from retrieval.settings import DEFAULT_PLANNER, REPO_ROOT
+
+from .app import Resources, build_app
+from .ratings import RatingStore
+
+MAX_UPLOAD = "10mb"
+
+
+def resources(index: str | Path | None = None, ratings: str | Path | None = None,
+              planner: str = DEFAULT_PLANNER) -> Resources:
+    """What the sessions share: the searcher over ``index`` (default: the demo index, built first
+    if missing), the ratings store, the planner, the benchmark report folder for the charts."""
+    results = REPO_ROOT / "docs" / "results"
+    return Resources(Searcher(index or ensure_demo_index()), RatingStore(ratings), planner,
+                     results if results.is_dir() else None)
+
+
+def allowed(res: Resources) -> list[str]:
+    """Files the app may serve besides its own: the catalogue's photos only."""
+    return [res.image_root] if res.image_root else []
+
+
+def mount(site: FastAPI, path: str = "/assistant", index: str | Path | None = None,
+          ratings: str | Path | None = None) -> FastAPI:
+    """Mount the app into an existing FastAPI ``site`` at ``path`` (Gradio's mounting API);
+    returns the site."""
+    res = resources(index, ratings)
+    app = build_app(res).queue(default_concurrency_limit=None)
+    return gr.mount_gradio_app(site, app, path=path, allowed_paths=allowed(res),
+                               max_file_size=MAX_UPLOAD)
+
+
+def launch(index: str | Path | None = None, ratings: str | Path | None = None,
+           planner: str = DEFAULT_PLANNER, host: str = "127.0.0.1", port: int = 7860,
+           root_path: str | None = None) -> None:
+    """Serve the app on its own until interrupted."""
+    res = resources(index, ratings, planner)
+    app = build_app(res).queue(default_concurrency_limit=None)
+    app.launch(server_name=host, server_port=port, root_path=root_path,
+               allowed_paths=allowed(res), max_file_size=MAX_UPLOAD, footer_links=["api"])
