@@ -81,7 +81,9 @@ class ShoppingAgent:
         if errors:
             raise InvalidCall(f"{call.name}: " + "; ".join(errors))
         for name in FILTER_VALUES:
-            if name in call.args:
+            if isinstance(call.args.get(name), list):
+                call.args[name] = [self.catalogue_value(name, v) for v in call.args[name]]
+            elif name in call.args:
                 call.args[name] = self.catalogue_value(name, call.args[name])
         resolved = {name: self.resolve(call.args.get(name) or "this") for name in tool.product_args}
         for name in LIST_ARGS:

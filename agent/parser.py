@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 from retrieval.index import ProductIndex
-from retrieval.vocabulary import Vocabulary, price_limit
+from retrieval.vocabulary import Vocabulary, change_text, normalise, price_range
 
 from .calls import Plan, ToolCall
 from .state import NUMBERED, ORDINAL, ORDINALS, PHOTO, Conversation, mentions_reference
@@ -33,10 +33,20 @@ REFINE = _re(r"\b(?:like|same as) (?:this|that|it|the \w+(?: one)?|#\d+)\b.*?\bb
              r"\b(?:this|that|it) but\s+(.+)")
 SIMILAR = _re(r"\b(more like|similar to|similar|like (?:this|that|it|the \w+(?: one)?|#\d+)|"
               r"something like|alternatives? to|others like)\b")
-CHEAPER = _re(r"\b(cheaper|less expensive|lower price|more affordable)\b")
-FILTER_ONLY = _re(r"^\s*(?:(?:only|just|show(?: me)?|in|for|make (?:it|them)|what about|and|"
-                  r"under|below|less than|within|budget(?: of)?|max|rs\.?|inr|₹|\$|please|the|"
-                  r"ones?|those|them|colou?r|\d[\d,]*)\s*)+")
+CHEAPER = _re(r"\b(cheaper|less expensive|lower price|more affordable|too (?:pricey|expensive|costly))\b")
+AMOUNT = re.compile(r"\d[\d.]*k?")
+# A turn about the product in focus ("do you have it in blue?", "a blue version of this", "same
+# style, in linen", "can I get this with short sleeves?", "is there a linen one like this?").
+FOCUS_CUE = _re(r"\b(it|this|that|same|version|like this|like that|like it)\b")
+CHANGEABLE = ("colour", "fabric", "pattern", "sleeve", "fit", "neck")
+# Words that may surround the values of a follow-up that only changes the need ("blue ones
+# instead", "how about in black?", "anything under 2k?"), normalised.
+FILLER = {normalise(w) for w in (
+    "only just show me in for make it them what about how and or under below less than within "
+    "budget of max maximum up to upto over above more at least between from to rs inr rupees bucks "
+    "k please the a an one ones those these them colour color price priced instead rather any "
+    "anything something some do you have got have i want would like prefer maybe perhaps also "
+    "same but with without available is are there now then okay ok hmm well maybe").split()}
 SEARCH = _re(r"\b(show|find|looking for|look for|search|need|want|get me|do you have|any|"
              r"i'?d like|buy|shop)\b")
 SELECT = _re(r"^\s*(?:(?:show|open|tell)(?: me)?(?: more)?(?: about)?\s+)?(?:the\s+)?"
@@ -57,11 +67,13 @@ class Parser:
         self.vocabulary, self.index = vocabulary, index
 
     def filters_in(self, text: str) -> dict:
-        """Catalogue values and a price bound named in ``text``."""
+        """Catalogue values (a list where several are named: "red or maroon") and the price
+        bounds named in ``text``."""
         mod = self.vocabulary.parse(text)
-        found = {f: v for f, v in mod.values.items() if f in ("gender", "colour", "article_type")}
-        if (limit := price_limit(text)) is not None:
-            found["price_max"] = limit
+        found = {f: v if isinstance(v, str) else list(v) for f, v in mod.values.items()
+                 if f in ("gender", "colour", "article_type")}
+        low, high = price_range(text)
+        found.update({k: v for k, v in (("price_min", low), ("price_max", high)) if v is not None})
         return found
 
     def references(self, text: str) -> list[str]:
@@ -93,7 +105,15 @@ class Parser:
         if EXPLAIN.search(t):
             return Plan("explain", [ToolCall("explain", {"product": self.reference(t, state)})])
         if COMPLETE.search(t):
-            return Plan("complete_look", [ToolCall("complete_look", {"product": self.reference(t, state)})])
+            named = self.vocabulary.parse(t).values
+            kind = named.get("article_type") or named.get("category")
+            if not (state.shown or state.focus or state.photo is not None or mentions_reference(t)):
+                # "formal shoes to go with a suit", nothing on screen: a search for the kind asked
+                return Plan("search", [ToolCall("search", {"text": t, **self.filters_in(t)})])
+            args = {"product": self.reference(t, state)}
+            if kind:                                       # "what shoes go with it?"
+                args["category"] = kind if isinstance(kind, str) else list(kind)
+            return Plan("complete_look", [ToolCall("complete_look", args)])
         if CLUSTER.search(t):
             return Plan("show_cluster", [ToolCall("show_cluster", {"product": self.reference(t, state)})])
         if EXCLUDE.search(t):
@@ -102,6 +122,10 @@ class Parser:
             modifier = next(g for g in m.groups() if g).strip(" .!?")
             return Plan("refine", [ToolCall("refine", {"product": self.reference(t, state),
                                                        "modifier": modifier})])
+        asked = self.vocabulary.parse(t).values
+        if (state.focus or state.shown) and FOCUS_CUE.search(t) and set(asked) & set(CHANGEABLE):
+            return Plan("refine", [ToolCall("refine", {"product": self.reference(t, state),
+                                                       "modifier": change_text(asked)})])
         if CHEAPER.search(t) and (state.focus or mentions_reference(t)):
             return Plan("refine", [ToolCall("refine", {"product": self.reference(t, state),
                                                        "modifier": "cheaper"})])
@@ -119,7 +143,7 @@ class Parser:
             return Plan("select", [ToolCall("select", {"product": self.reference(t, state)})])
         found = self.filters_in(t)
         if state.last_search and found and "article_type" not in found and \
-                not FILTER_ONLY.sub("", self.vocabulary.without_values(t)).strip(" .,!?"):
+                all(w in FILLER or AMOUNT.fullmatch(w) for w in self.vocabulary.without_values(t).split()):
             return Plan("filter", [ToolCall("filter", found)])
         if found or SEARCH.search(t) or state.photo_turn == state.turns:
             args = {"text": t, **found}

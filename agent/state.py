@@ -3,6 +3,7 @@ resolve against it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from explain.evidence import Query
@@ -62,8 +63,15 @@ class Conversation:
         if not self.history or self.history[-1] != product_id:
             self.history.append(product_id)
 
-    def search_filters(self) -> Filters:
-        f = self.filters
+    def describe_filters(self, only: Sequence[str] | None = None, without: Sequence[str] = ()) -> str:
+        """The active filters in words: "gender Men, colour Red or Maroon, price max 1500"."""
+        return ", ".join(f"{k.replace('_', ' ')} {v if isinstance(v, (str, int, float)) else ' or '.join(v)}"
+                         for k, v in self.filters.items()
+                         if (only is None or k in only) and k not in without)
+
+    def search_filters(self, without: Sequence[str] = ()) -> Filters:
+        """The active filters (all but ``without``) as index filters."""
+        f = {k: v for k, v in self.filters.items() if k not in without}
         return Filters(gender=f.get("gender"), article_type=f.get("article_type"),
                        colour=f.get("colour"), price_min=f.get("price_min"),
                        price_max=f.get("price_max"))

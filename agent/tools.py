@@ -18,8 +18,9 @@ from jsonschema import Draft202012Validator
 
 from explain.evidence import Query
 from retrieval.complement import LookItem
-from retrieval.index import SearchResult
+from retrieval.index import Filters, SearchResult
 from retrieval.search import Searcher
+from retrieval.vocabulary import MATERIALS, change_text, normalise
 
 from .calls import Card, Listing, ToolResult
 from .cards import CardMaker
@@ -29,6 +30,9 @@ from .state import PHOTO, Conversation
 # the planner's system prompt says so once rather than in every schema.
 PRODUCT = {"type": "string", "maxLength": 60}
 FILTER_VALUES = ("gender", "colour", "article_type")      # checked against the catalogue
+# Which filters give way first when nothing passes them all: price, then colour, then who it is
+# for; the kind of product last.
+RELAX_ORDER = (("price_min", "price_max"), ("colour",), ("gender",), ("article_type",))
 
 
 class ToolContext(Protocol):
@@ -61,11 +65,13 @@ def obj(properties: dict, required: tuple[str, ...] = ()) -> dict:
 
 
 def filter_properties() -> dict:
-    """Search filters. Values are checked against the catalogue when a call is checked (an enum
-    of every article type would not fit a small model's context)."""
+    """Search filters; several values of one field mean any of them. Values are checked against
+    the catalogue when a call is checked (an enum of every article type would not fit a small
+    model's context)."""
     text = {"type": "string", "maxLength": 40}
-    return {"gender": text, "colour": text, "article_type": text, "price_max": {"type": "number", "minimum": 0},
-            "price_min": {"type": "number", "minimum": 0}}
+    values = {"anyOf": [text, {"type": "array", "items": text, "minItems": 1, "maxItems": 4}]}
+    return {"gender": values, "colour": values, "article_type": values,
+            "price_max": {"type": "number", "minimum": 0}, "price_min": {"type": "number", "minimum": 0}}
 
 
 # -- implementations ------------------------------------------------------------------------
@@ -89,7 +95,10 @@ def _shown_card(ctx: ToolContext, product_id: str) -> Card:
 def search(ctx: ToolContext, args: dict) -> ToolResult:
     state = ctx.state
     text = (args.get("text") or "").strip()
-    if text:                        # a new description: its own type and colour, not the last one's
+    kind = args.get("article_type")
+    if text and kind and kind != state.filters.get("article_type"):
+        state.filters.clear()       # a new kind of product: a new need ("wallets" after "backpacks")
+    elif text:                      # a new description: its own type and colour, not the last one's
         state.filters.pop("article_type", None)
         state.filters.pop("colour", None)
     state.filters.update({f: args[f] for f in filter_properties() if f in args})
@@ -99,40 +108,67 @@ def search(ctx: ToolContext, args: dict) -> ToolResult:
 
 
 def run_search(ctx: ToolContext, args: dict) -> ToolResult:
-    """Search ``args["text"]`` and/or the photo under the active filters and exclusions."""
+    """Search ``args["text"]`` and/or the photo under the active filters and exclusions. When
+    nothing passes them all, the least important filter is relaxed (``RELAX_ORDER``), and the
+    answer says so."""
     state, searcher = ctx.state, ctx.searcher
     text, photo = args["text"], args["photo"]
-    filters, excluded = state.search_filters(), state.excluded
+    if photo and state.photo is None:
+        return ToolResult("Upload a photo first, then I can find products like it.")
+    if not photo and not text:
+        return ToolResult("What are you looking for? For example \"navy shirts for men\".")
+
+    def run(filters: Filters) -> list[SearchResult]:
+        if photo and text:
+            return searcher.composed(text, image=state.photo, k=ctx.k, filters=filters,
+                                     exclude=state.excluded).results
+        if photo:
+            return searcher.image(state.photo, ctx.k, filters, state.excluded)
+        return searcher.text(text, ctx.k, filters, state.excluded)
+
     if photo:
-        if state.photo is None:
-            return ToolResult("Upload a photo first, then I can find products like it.")
-        if text:
-            results = searcher.composed(text, image=state.photo, k=ctx.k, filters=filters,
-                                        exclude=excluded).results
-            query = Query("composed", text, image_path=state.photo)
-        else:
-            results = searcher.image(state.photo, ctx.k, filters, excluded)
-            query = Query("image", image_path=state.photo)
+        query = Query("composed", text, image_path=state.photo) if text else \
+            Query("image", image_path=state.photo)
     else:
-        if not text:
-            return ToolResult("What are you looking for? For example \"navy shirts for men\".")
-        results, query = searcher.text(text, ctx.k, filters, excluded), Query("text", text)
+        query = Query("text", text)
     listing = Listing("search", args, query)
-    active = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in state.filters.items())
     what = f"\"{text}\"" if text else "your photo"
+    results, dropped = run(state.search_filters()), []
+    for names in RELAX_ORDER:
+        if results:
+            break
+        if any(n in state.filters for n in names):
+            dropped += [n for n in names if n in state.filters]
+            results = run(state.search_filters(without=dropped))
     if not results:
+        active = state.describe_filters()
         return ToolResult(f"Nothing matches {what}" + (f" with {active}" if active else "") +
                           ". Try fewer filters (say \"reset\" to clear them).", listing=listing)
     state.focus = None
+    if dropped:
+        unmet = state.describe_filters(only=dropped)
+        kept = state.describe_filters(without=dropped)
+        message = (f"Nothing matches {what} with {unmet}; without it, here are {len(results)} products" +
+                   (f" ({kept})." if kept else "."))
+        return ToolResult(message, _cards(ctx, results, query), {"relaxed": dropped}, listing)
+    active = state.describe_filters()
     return ToolResult(f"Here are {len(results)} products for {what}" +
                       (f" ({active})." if active else "."), _cards(ctx, results, query),
                       listing=listing)
 
 
 def filter_results(ctx: ToolContext, args: dict) -> ToolResult:
-    ctx.state.filters.update(args)
-    if ctx.state.last_search is None:
+    state = ctx.state
+    state.filters.update(args)
+    last = state.last_search
+    if last is None:
         return search(ctx, {})
+    if last.tool == "refine" and {"colour", "gender"} & set(args):
+        # "how about in white?" after "like this but in red": the change itself changes
+        mod = ctx.searcher.vocabulary.parse(last.args["modifier"])
+        values = {**mod.values, **{f: v if isinstance(v, str) else tuple(v)
+                                   for f, v in args.items() if f in ("colour", "gender")}}
+        return refine(ctx, {**last.args, "modifier": change_text(values) or last.args["modifier"]})
     return rerun(ctx)
 
 
@@ -168,30 +204,48 @@ def refine(ctx: ToolContext, args: dict) -> ToolResult:
     composed = ctx.searcher.composed(modifier, k=ctx.k, filters=state.search_filters(),
                                      exclude=state.excluded, **reference)
     listing = Listing("refine", {"product": pid, "modifier": modifier}, query)
-    wanted = "; ".join(composed.modifier.describe())
-    wanted = f" ({wanted})" if wanted else ""
-    if not composed.results:
-        return ToolResult(f"Nothing like {title} matches \"{modifier}\"{wanted}.", listing=listing)
-    return ToolResult(f"Like {title}, but {modifier}{wanted}:", _cards(ctx, composed.results, query),
-                      {"constraints": composed.modifier.describe()}, listing)
+    asked = composed.modifier.describe()
+    wanted = f" ({'; '.join(asked)})" if asked else ""
+    unknown = [w for w in MATERIALS if f" {w} " in f" {normalise(modifier)} "
+               and "fabric" not in composed.modifier.values]
+    if unknown:                     # a material the catalogue never mentions: no constraint was made
+        return ToolResult(f"This catalogue has nothing in {' or '.join(unknown)}, so I can't make "
+                          f"{title} in it.", listing=listing)
+    if composed.results:
+        return ToolResult(f"Like {title}, but {modifier}{wanted}:", _cards(ctx, composed.results, query),
+                          {"constraints": asked}, listing)
+    kind = composed.filters.article_type if "article_type" not in composed.modifier.values else None
+    if kind and composed.modifier.values:            # keep the change, let the kind of product go
+        other = ctx.searcher.composed(modifier, k=ctx.k, exclude=state.excluded, keep=("gender",),
+                                      filters=state.search_filters(without=["article_type"]), **reference)
+        if other.results:
+            return ToolResult(f"No {kind} like {title}{wanted}; here are other kinds of product "
+                              f"that are:", _cards(ctx, other.results, query),
+                              {"constraints": asked, "relaxed": ["article_type"]}, listing)
+    return ToolResult(f"Nothing like {title} matches \"{modifier}\"{wanted}.", listing=listing,
+                      data={"constraints": asked})
 
 
 def complete_look(ctx: ToolContext, args: dict) -> ToolResult:
-    pid, state = args["product"], ctx.state
+    pid, state, category = args["product"], ctx.state, args.get("category")
     if pid == PHOTO:
-        look = ctx.searcher.complete(image=state.photo, k=ctx.k, exclude=state.excluded)
+        look = ctx.searcher.complete(image=state.photo, k=ctx.k, exclude=state.excluded,
+                                     category=category)
         query, title = Query("look", image_path=state.photo), "your photo"
     else:
-        look = ctx.searcher.complete(item=pid, k=ctx.k, exclude=state.excluded)
+        look = ctx.searcher.complete(item=pid, k=ctx.k, exclude=state.excluded, category=category)
         query, title = Query("look", product_id=pid), _title(ctx, pid)
         state.look_at(pid)
-    listing = Listing("complete_look", {"product": pid}, query)
+    listing = Listing("complete_look", {k: v for k, v in args.items() if k in ("product", "category")},
+                      query)
+    asked = "" if not category else category if isinstance(category, str) else " or ".join(category)
     if not look.items:
-        return ToolResult(f"I found nothing that completes {title}.", listing=listing)
+        return ToolResult(f"I found no {asked or 'products'} that go with {title}.", listing=listing)
     kinds = sorted({i.result.product.article_type for i in look.items if i.result.product.article_type})
     return ToolResult(f"To go with {title}: {', '.join(kinds)}.",
                       _cards(ctx, [i.result for i in look.items], query, look.items, look.source),
-                      {"complementarity_from": look.source}, listing)
+                      {"complementarity_from": look.source, **({"category": category} if category else {})},
+                      listing)
 
 
 def recommend_for_user(ctx: ToolContext, args: dict) -> ToolResult:
@@ -293,8 +347,10 @@ def _tools() -> dict[str, Tool]:
              obj({"product": PRODUCT, "modifier": {"type": "string", "minLength": 1,
                                                    "maxLength": 120}}, ("product", "modifier")),
              refine, ("product",)),
-        Tool("complete_look", "Products from other categories that go with a product (an outfit).",
-             one, complete_look, ("product",)),
+        Tool("complete_look", "Products from other categories that go with a product (an outfit); "
+             "'category' keeps one kind ('what shoes go with it?').",
+             obj({"product": PRODUCT, "category": filter_properties()["article_type"]}, ("product",)),
+             complete_look, ("product",)),
         Tool("recommend_for_user", "Products for the shopper's browsing history (the products "
              "looked at in this chat unless ids are given).",
              obj({"history": {"type": "array", "items": PRODUCT, "maxItems": 50}}),

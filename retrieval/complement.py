@@ -245,23 +245,32 @@ def complete_the_look(index: ProductIndex, anchor: Product, vector: np.ndarray,
                       complementarity: Complementarity | None = None, k: int = 10,
                       weights: LookWeights = LookWeights(), per_category: int | None = 2,
                       per_slot: int | None = 3, types_per_slot: int = 4,
-                      per_search: int = 40, exclude: Sequence[str] = ()) -> Look:
+                      per_search: int = 40, exclude: Sequence[str] = (),
+                      category: str | Sequence[str] | None = None) -> Look:
     """Up to ``k`` products that complete ``anchor`` (fused-space ``vector``).
 
     For each outfit slot (bottom, feet, each kind of accessory, ...) the ``types_per_slot`` most
     complementary article types are searched for the ``per_search`` products closest in style;
     candidates are scored, keeping at most ``per_category`` of one article type and ``per_slot``
     of one slot, so that a look spans trousers, shoes, a belt and a watch rather than ten jeans.
-    Neither the anchor nor ``exclude`` is returned.
+    Neither the anchor nor ``exclude`` is returned. ``category`` (article types, subcategories or
+    categories, "what shoes go with it?") keeps only those kinds, without the per-type and
+    per-slot caps.
     """
     comp = complementarity or Complementarity()
+    wanted = None if category is None else {c.lower() for c in ([category] if isinstance(category, str)
+                                                              else category)}
+    if wanted is not None:
+        per_category = per_slot = types_per_slot = None
     by_slot: dict[str, list[tuple[float, Product]]] = defaultdict(list)
     for rep in category_stats(index):
+        if wanted is not None and not wanted & set(_names(rep)):
+            continue
         c = comp.category_score(anchor, rep)
         if c > 0:
             by_slot[slot(rep) or "other"].append((c, rep))
     kinds = [rep for reps in by_slot.values()
-             for _, rep in sorted(reps, key=lambda cr: -cr[0])[:types_per_slot]]
+             for _, rep in sorted(reps, key=lambda cr: -cr[0])[:types_per_slot or None]]
     skip = [*([anchor.id] if anchor.id else []), *exclude]
     candidates: list[tuple[SearchResult, float]] = []
     for rep in kinds:

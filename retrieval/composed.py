@@ -17,34 +17,43 @@ import numpy as np
 
 from .index import Filters, ProductIndex, SearchResult
 from .products import Product
-from .vocabulary import ATTRIBUTE_FIELDS, Modifier, Vocabulary
+from .vocabulary import ATTRIBUTE_FIELDS, Modifier, Value, Vocabulary
+
+KEPT = ("article_type", "gender")         # what a result keeps of the reference by default
 
 
-def constraints(mod: Modifier, reference: Product | None, base: Filters | None = None) -> Filters:
-    """Filters every result must pass: the modifier's values, and the reference's article type
-    and gender unless the modifier names others."""
+def _any(value: Value) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def constraints(mod: Modifier, reference: Product | None, base: Filters | None = None,
+                keep: Sequence[str] = KEPT) -> Filters:
+    """Filters every result must pass: the modifier's values (several values of a field: any of
+    them), and what ``keep`` names of the reference (its article type and gender) unless the
+    modifier names others."""
     f = replace(base) if base else Filters()
     values = mod.values
     if "article_type" in values:
         f.article_type = values["article_type"]
-    elif reference is not None and reference.article_type:
+    elif reference is not None and reference.article_type and "article_type" in keep:
         f.article_type = reference.article_type
     if "gender" in values:
-        f.gender = values["gender"] if values["gender"] == "Unisex" else [values["gender"], "Unisex"]
-    elif reference is not None and reference.gender:
+        genders = _any(values["gender"])
+        f.gender = genders if genders == ["Unisex"] else [*genders, "Unisex"]
+    elif reference is not None and reference.gender and "gender" in keep:
         f.gender = reference.gender
     if "colour" in values:
         f.colour = values["colour"]
     mentions = list(f.mentions or [])
     for name in ("usage", "season"):
         if name in values:
-            mentions.append(f"{name}: {values[name]}")
+            mentions.append([f"{name}: {v}" for v in _any(values[name])])
     for name in ATTRIBUTE_FIELDS:
         if name in values:
-            mentions.append(values[name])
+            mentions.append(_any(values[name]))
     f.mentions = mentions or None
-    if mod.price == "under":
-        f.price_max = mod.price_limit
+    if mod.price == "range":
+        f.price_min, f.price_max = mod.price_min, mod.price_max
     elif reference is not None and reference.price and mod.price == "cheaper":
         f.price_max = reference.price - 0.01
     elif reference is not None and reference.price and mod.price == "pricier":
@@ -86,7 +95,8 @@ def composed_search(index: ProductIndex, reference_vector: np.ndarray,
                     text_vector_of: Callable[[str], np.ndarray], modifier: str,
                     reference: Product | None = None, k: int = 10, filters: Filters | None = None,
                     vocabulary: Vocabulary | None = None, candidates: int = 200,
-                    text_weight: float = 0.65, exclude: Sequence[str] = ()) -> ComposedResults:
+                    text_weight: float = 0.65, exclude: Sequence[str] = (),
+                    keep: Sequence[str] = KEPT) -> ComposedResults:
     """Two-stage composed retrieval.
 
     ``reference_vector`` is the reference in the fused space; ``text_vector_of(text)`` maps text
@@ -98,8 +108,9 @@ def composed_search(index: ProductIndex, reference_vector: np.ndarray,
         raise ValueError("empty modifier")
     vocabulary = vocabulary or Vocabulary(index)
     mod = vocabulary.parse(modifier)
-    f = constraints(mod, reference, filters)
-    subject = reference.article_type if reference is not None and reference.article_type else ""
+    f = constraints(mod, reference, filters, keep)
+    subject = reference.article_type if reference is not None and reference.article_type \
+        and "article_type" in keep else ""
     query_text = f"{modifier.strip()} {subject}".strip()
     ref = unit(np.asarray(reference_vector, dtype=np.float32))
     txt = unit(np.asarray(text_vector_of(query_text), dtype=np.float32))

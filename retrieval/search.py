@@ -10,7 +10,7 @@ from PIL import Image
 
 from .clusters import ClusterMap
 from .complement import Complementarity, Look, LookWeights, complete_the_look
-from .composed import ComposedResults, composed_search, inferred_reference
+from .composed import KEPT, ComposedResults, composed_search, inferred_reference
 from .encoders import ClipEncoder, create_encoder
 from .index import Filters, IndexLookupError, ProductIndex, SearchResult
 from .ingest import ImageError, open_rgb
@@ -116,9 +116,11 @@ class Searcher:
                                  [product_id, *exclude])
 
     def composed(self, modifier: str, item: str | None = None, image: ImageInput | None = None, k: int = 10,
-                 filters: Filters | None = None, exclude: Sequence[str] = ()) -> ComposedResults:
+                 filters: Filters | None = None, exclude: Sequence[str] = (),
+                 keep: Sequence[str] = KEPT) -> ComposedResults:
         """"Like this but ...": a reference product (``item``) or photo (``image``) plus a change
-        in words; see ``retrieval.composed``."""
+        in words; ``keep``: what of the reference the results keep unless the change names
+        another (its article type and gender); see ``retrieval.composed``."""
         if (item is None) == (image is None):
             raise QueryError("a composed query needs exactly one reference: a product or a photo")
         if not modifier or not modifier.strip():
@@ -130,11 +132,11 @@ class Searcher:
             vector = self.image_vector(image)
             reference = inferred_reference(self.index, vector)
         return composed_search(self.index, vector, self.text_vector, modifier, reference, k,
-                               filters, self.vocabulary, exclude=exclude)
+                               filters, self.vocabulary, exclude=exclude, keep=keep)
 
     def complete(self, item: str | None = None, image: ImageInput | None = None, k: int = 10,
                  weights: LookWeights = LookWeights(), per_category: int | None = 2,
-                 exclude: Sequence[str] = ()) -> Look:
+                 exclude: Sequence[str] = (), category: str | Sequence[str] | None = None) -> Look:
         """Products from other, compatible categories that complete ``item`` (or a photo); see
         ``retrieval.complement``."""
         if (item is None) == (image is None):
@@ -145,7 +147,7 @@ class Searcher:
             vector = self.image_vector(image)
             anchor = inferred_reference(self.index, vector)
         return complete_the_look(self.index, anchor, vector, self.complementarity, k, weights,
-                                 per_category, exclude=exclude)
+                                 per_category, exclude=exclude, category=category)
 
     def for_history(self, history: list[str], days: list[float] | None = None, k: int = 10,
                     filters: Filters | None = None, exclude: Sequence[str] = ()) -> list[SearchResult]:

@@ -38,10 +38,10 @@ def test_scripted_conversation(searcher):
     assert a.trace.intent == "select" and agent.state.focus == shown[1]
     assert agent.state.shown == shown                      # pointing keeps the list on screen
 
-    a = say("like this but in linen")
+    a = say("like this but in polyester")
     run = a.trace.tools[0]
     assert a.trace.intent == "refine" and run.resolved["product"] == shown[1]
-    assert run.args["modifier"] == "in linen"
+    assert run.args["modifier"] == "in polyester" and run.details["constraints"] == ["fabric: Polyester"]
     assert a.cards and shown[1] not in {c.id for c in a.cards}
     refined = [c.id for c in a.cards]
 

@@ -26,7 +26,7 @@ def test_modifier_parsing_uses_catalogue_values(searcher):
     assert vocab.parse("with short sleeves").values["sleeve"] == "Short Sleeves"
     assert vocab.parse("cheaper").price == "cheaper"
     under = vocab.parse("under Rs 1,500")
-    assert under.price == "under" and under.price_limit == 1500
+    assert under.price == "range" and under.price_max == 1500
     assert vocab.parse("something nice").values == {}
 
 

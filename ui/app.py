@@ -59,7 +59,7 @@ class Resources:
 
 # -- shop tab handlers ----------------------------------------------------------------------
 def _outputs(agent: ShoppingAgent, history: list[dict], cards: list[Card], why: Card | None) -> tuple:
-    f = agent.state.filters
+    f = {k: v for k, v in agent.state.filters.items() if not isinstance(v, list)}  # one value each
     return (history, gallery(cards) if cards else gr.update(), [c.to_json() for c in cards] or gr.update(),
             heatmap_image(why) if why else gr.update(), weighted_words(why) if why else gr.update(),
             why_markdown(why) if why else gr.update(),
