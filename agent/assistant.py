@@ -168,8 +168,8 @@ class ShoppingAgent:
             return self.execute(plan, Trace("controls", plan.intent), start)
 
     def execute(self, plan: Plan, trace: Trace, start: float) -> Answer:
-        """Check and run the plan's calls, recording each in ``trace``."""
-        messages, cards = [], []
+        """Check and run the plan's calls, recording each in ``trace``, with the need they left."""
+        messages, cards, before = [], [], dict(self.state.filters)
         for call in plan.calls:
             run = ToolRun(call.name, call.args)
             t0 = time.perf_counter()
@@ -191,6 +191,9 @@ class ShoppingAgent:
                 self.state.show([c.id for c in result.cards], [c.score for c in result.cards])
         if not plan.calls:
             messages.append(HELP)
+        trace.need = dict(self.state.filters)
+        trace.update = {"set": {k: v for k, v in trace.need.items() if before.get(k) != v},
+                        "cleared": [k for k in before if k not in trace.need]}
         trace.seconds = time.perf_counter() - start
         self.last_trace = trace
         return Answer(" ".join(m for m in messages if m), cards, trace, self.state.to_json())

@@ -82,12 +82,14 @@ class Trace:
     intent: str
     tools: list[ToolRun] = field(default_factory=list)
     llm: dict | None = None              # the LLM planner's raw call and timing, when it ran
+    need: dict = field(default_factory=dict)   # the shopper's need after the turn (slot -> value)
+    update: dict = field(default_factory=dict)  # what the turn changed: {"set": {...}, "cleared": [...]}
     seconds: float = 0.0
 
     def to_json(self) -> dict:
         return {"decided_by": self.decided_by, "intent": self.intent,
-                "tools": [t.to_json() for t in self.tools], "llm": self.llm,
-                "seconds": round(self.seconds, 4)}
+                "tools": [t.to_json() for t in self.tools], "llm": self.llm, "need": self.need,
+                "update": self.update, "seconds": round(self.seconds, 4)}
 
 
 @dataclass

@@ -55,6 +55,7 @@ def test_a_follow_up_changes_one_slot_and_keeps_the_rest(searcher):
     assert a.trace.intent == "filter"
     assert all(p.article_type == "Tshirts" and p.gender == "Men" and p.colour == "White"
                for p in products(searcher, a))
+    assert a.trace.update == {"set": {"colour": "White"}, "cleared": []}
     a = agent.turn("anything under 800?")
     assert a.cards and all(p.colour == "White" and p.article_type == "Tshirts" and p.price <= 800
                            for p in products(searcher, a))
@@ -67,7 +68,8 @@ def test_a_new_kind_of_product_starts_a_new_need(searcher):
     agent = chat(searcher)
     agent.turn("t-shirts for men under 700")
     a = agent.turn("show me backpacks")
-    assert agent.state.filters == {"article_type": "Backpacks"}
+    assert agent.state.filters == {"article_type": "Backpacks"} == a.trace.need
+    assert set(a.trace.update["cleared"]) == {"gender", "price_max"}
     assert a.cards and all(p.article_type == "Backpacks" for p in products(searcher, a))
     assert agent.turn("start over").state["filters"] == {}
 
