@@ -77,9 +77,9 @@ def test_shopper_and_analyst_in_chromium(index_dir, tmp_path, browser, shots):
         bot_says(page, "Products like")
         page.screenshot(path=shots / "2-more-like-this.png")
 
-        ask(page, "like this but in linen")
+        ask(page, "like this but in black")
         bot_says(page, "Like ")
-        page.screenshot(path=shots / "3-refine-linen.png")
+        page.screenshot(path=shots / "3-refine.png")
 
         select(page, 1)
         page.locator("#why").click()
