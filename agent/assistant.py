@@ -190,7 +190,7 @@ class ShoppingAgent:
             if result.cards and self.tools[call.name].lists:
                 self.state.show([c.id for c in result.cards], [c.score for c in result.cards])
         if not plan.calls:
-            messages.append(HELP)
+            messages.append(f"{plan.reply} {HELP}".strip())
         trace.need = dict(self.state.filters)
         trace.update = {"set": {k: v for k, v in trace.need.items() if before.get(k) != v},
                         "cleared": [k for k in before if k not in trace.need]}

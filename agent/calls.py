@@ -21,6 +21,7 @@ class ToolCall:
 class Plan:
     intent: str                 # the tool the turn is about ("help" when none)
     calls: list[ToolCall]
+    reply: str = ""             # what to say when no tool runs (a greeting back, thanks)
 
 
 @dataclass

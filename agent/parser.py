@@ -52,6 +52,10 @@ SEARCH = _re(r"\b(show|find|looking for|look for|search|need|want|get me|do you 
 SELECT = _re(r"^\s*(?:(?:show|open|tell)(?: me)?(?: more)?(?: about)?\s+)?(?:the\s+)?"
              r"(?:(?:" + "|".join(ORDINALS) + r"|last)(?:\s+(?:one|item|product))?|#\d{1,2}|"
              r"number \d{1,2}|that one|this one)\s*[.!?]?\s*$")
+# Small talk: answered with what the assistant can do, never searched as words.
+GREETING = _re(r"^\W*(?:hi+|hello|hey|hiya|good (?:morning|afternoon|evening)|namaste|yo)(?: there)?\W*$")
+THANKS = _re(r"^\W*(?:thanks?(?: you| a lot| so much)?|thx|ty|cheers|great|cool|nice|awesome|perfect|"
+             r"ok(?:ay)?|got it|bye|goodbye)\W*$")
 # Text that talks to the assistant's instructions is searched as words, never planned by the LLM.
 INSTRUCTION = _re(r"\b(ignore (?:all |any |the |your )?(?:previous |prior |above )?(?:instructions|rules)|"
                   r"system prompt|you are now|disregard|jailbreak|developer mode)\b")
@@ -98,6 +102,10 @@ class Parser:
                 if state.photo_turn == state.turns else None
         if INSTRUCTION.search(t):
             return Plan("search", [ToolCall("search", {"text": t})])
+        if GREETING.search(t):
+            return Plan("help", [], "Hi! What are you shopping for today?")
+        if THANKS.search(t):
+            return Plan("help", [], "You're welcome. Anything else?")
         if RESET.search(t):
             return Plan("reset", [ToolCall("reset")])
         if COMPARE.search(t):

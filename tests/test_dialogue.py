@@ -36,6 +36,17 @@ def test_shoppers_words_family_words_and_several_values(searcher):
     assert parse("something for the gym").values == {"usage": "Sports"}
 
 
+def test_small_talk_gets_a_reply_not_a_search(searcher):
+    agent = chat(searcher)
+    agent.turn("t-shirts for men")
+    shown = list(agent.state.shown)
+    for text, reply in (("hi there!", "Hi!"), ("thanks a lot", "welcome"), ("ok", "welcome")):
+        a = agent.turn(text)
+        assert a.trace.intent == "help" and not a.trace.tools and not a.cards, text
+        assert reply in a.message and "I can search" in a.message
+    assert agent.state.shown == shown and agent.state.filters["article_type"] == "Tshirts"
+
+
 def test_a_question_about_the_product_in_focus_refines_it(searcher):
     agent = chat(searcher)
     agent.turn("show me t-shirts for men")
