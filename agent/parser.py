@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 from retrieval.index import ProductIndex
-from retrieval.vocabulary import Vocabulary, change_text, normalise, price_range
+from retrieval.vocabulary import Modifier, Vocabulary, change_text, normalise
 
 from .calls import Plan, ToolCall
 from .state import NUMBERED, ORDINAL, ORDINALS, PHOTO, Conversation, mentions_reference
@@ -70,14 +70,14 @@ class Parser:
     def __init__(self, vocabulary: Vocabulary, index: ProductIndex):
         self.vocabulary, self.index = vocabulary, index
 
-    def filters_in(self, text: str) -> dict:
+    def filters_in(self, text: str, mod: Modifier | None = None) -> dict:
         """Catalogue values (a list where several are named: "red or maroon") and the price
-        bounds named in ``text``."""
-        mod = self.vocabulary.parse(text)
+        bounds named in ``text`` (``mod``: its parse, when already made)."""
+        mod = mod or self.vocabulary.parse(text)
         found = {f: v if isinstance(v, str) else list(v) for f, v in mod.values.items()
                  if f in ("gender", "colour", "article_type")}
-        low, high = price_range(text)
-        found.update({k: v for k, v in (("price_min", low), ("price_max", high)) if v is not None})
+        found.update({k: v for k, v in (("price_min", mod.price_min), ("price_max", mod.price_max))
+                      if v is not None})
         return found
 
     def references(self, text: str) -> list[str]:
@@ -112,12 +112,12 @@ class Parser:
             return Plan("compare", [ToolCall("compare", {"products": self.compared(t, state)})])
         if EXPLAIN.search(t):
             return Plan("explain", [ToolCall("explain", {"product": self.reference(t, state)})])
+        mod = self.vocabulary.parse(t)                     # the values and price the turn names
         if COMPLETE.search(t):
-            named = self.vocabulary.parse(t).values
-            kind = named.get("article_type") or named.get("category")
+            kind = mod.values.get("article_type") or mod.values.get("category")
             if not (state.shown or state.focus or state.photo is not None or mentions_reference(t)):
                 # "formal shoes to go with a suit", nothing on screen: a search for the kind asked
-                return Plan("search", [ToolCall("search", {"text": t, **self.filters_in(t)})])
+                return Plan("search", [ToolCall("search", {"text": t, **self.filters_in(t, mod)})])
             args = {"product": self.reference(t, state)}
             if kind:                                       # "what shoes go with it?"
                 args["category"] = kind if isinstance(kind, str) else list(kind)
@@ -130,10 +130,9 @@ class Parser:
             modifier = next(g for g in m.groups() if g).strip(" .!?")
             return Plan("refine", [ToolCall("refine", {"product": self.reference(t, state),
                                                        "modifier": modifier})])
-        asked = self.vocabulary.parse(t).values
-        if (state.focus or state.shown) and FOCUS_CUE.search(t) and set(asked) & set(CHANGEABLE):
+        if (state.focus or state.shown) and FOCUS_CUE.search(t) and set(mod.values) & set(CHANGEABLE):
             return Plan("refine", [ToolCall("refine", {"product": self.reference(t, state),
-                                                       "modifier": change_text(asked)})])
+                                                       "modifier": change_text(mod.values)})])
         if CHEAPER.search(t) and (state.focus or mentions_reference(t)):
             return Plan("refine", [ToolCall("refine", {"product": self.reference(t, state),
                                                        "modifier": "cheaper"})])
@@ -149,7 +148,7 @@ class Parser:
             return Plan("recommend_for_user", [ToolCall("recommend_for_user")])
         if SELECT.search(t):
             return Plan("select", [ToolCall("select", {"product": self.reference(t, state)})])
-        found = self.filters_in(t)
+        found = self.filters_in(t, mod)
         if state.last_search and found and "article_type" not in found and \
                 all(w in FILLER or AMOUNT.fullmatch(w) for w in self.vocabulary.without_values(t).split()):
             return Plan("filter", [ToolCall("filter", found)])

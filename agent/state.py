@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from explain.evidence import Query
 from retrieval.index import Filters, ProductIndex
-from retrieval.vocabulary import normalise
+from retrieval.vocabulary import in_words, normalise
 
 from .calls import Listing
 
@@ -65,7 +65,7 @@ class Conversation:
 
     def describe_filters(self, only: Sequence[str] | None = None, without: Sequence[str] = ()) -> str:
         """The active filters in words: "gender Men, colour Red or Maroon, price max 1500"."""
-        return ", ".join(f"{k.replace('_', ' ')} {v if isinstance(v, (str, int, float)) else ' or '.join(v)}"
+        return ", ".join(f"{k.replace('_', ' ')} {v if isinstance(v, (int, float)) else in_words(v)}"
                          for k, v in self.filters.items()
                          if (only is None or k in only) and k not in without)
 

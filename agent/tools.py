@@ -20,7 +20,7 @@ from explain.evidence import Query
 from retrieval.complement import LookItem
 from retrieval.index import Filters, SearchResult
 from retrieval.search import Searcher
-from retrieval.vocabulary import MATERIALS, change_text, normalise
+from retrieval.vocabulary import MATERIALS, change_text, in_words, normalise
 
 from .calls import Card, Listing, ToolResult
 from .cards import CardMaker
@@ -206,8 +206,8 @@ def refine(ctx: ToolContext, args: dict) -> ToolResult:
     listing = Listing("refine", {"product": pid, "modifier": modifier}, query)
     asked = composed.modifier.describe()
     wanted = f" ({'; '.join(asked)})" if asked else ""
-    unknown = [w for w in MATERIALS if f" {w} " in f" {normalise(modifier)} "
-               and "fabric" not in composed.modifier.values]
+    words = f" {normalise(modifier)} "
+    unknown = [] if "fabric" in composed.modifier.values else [w for w in MATERIALS if f" {w} " in words]
     if unknown:                     # a material the catalogue never mentions: no constraint was made
         return ToolResult(f"This catalogue has nothing in {' or '.join(unknown)}, so I can't make "
                           f"{title} in it.", listing=listing)
@@ -236,9 +236,8 @@ def complete_look(ctx: ToolContext, args: dict) -> ToolResult:
         look = ctx.searcher.complete(item=pid, k=ctx.k, exclude=state.excluded, category=category)
         query, title = Query("look", product_id=pid), _title(ctx, pid)
         state.look_at(pid)
-    listing = Listing("complete_look", {k: v for k, v in args.items() if k in ("product", "category")},
-                      query)
-    asked = "" if not category else category if isinstance(category, str) else " or ".join(category)
+    listing = Listing("complete_look", dict(args), query)
+    asked = in_words(category) if category else ""
     if not look.items:
         return ToolResult(f"I found no {asked or 'products'} that go with {title}.", listing=listing)
     kinds = sorted({i.result.product.article_type for i in look.items if i.result.product.article_type})

@@ -106,12 +106,12 @@ def price_range(text: str) -> tuple[float | None, float | None]:
     return low, high
 
 
-def price_limit(text: str) -> float | None:
-    """The upper price bound ``text`` names ("under 1,500" -> 1500.0), if any."""
-    return price_range(text)[1]
-
-
 Value = str | tuple[str, ...]           # one catalogue value, or several (any of them)
+
+
+def in_words(value: Value) -> str:
+    """A value as a shopper reads it: "Red", or "Red or Maroon" for several."""
+    return value if isinstance(value, str) else " or ".join(value)
 
 
 @dataclass
@@ -126,8 +126,7 @@ class Modifier:
     price_max: float | None = None
 
     def describe(self) -> list[str]:
-        parts = [f"{f.replace('_', ' ')}: {v if isinstance(v, str) else ' or '.join(v)}"
-                 for f, v in self.values.items()]
+        parts = [f"{f.replace('_', ' ')}: {in_words(v)}" for f, v in self.values.items()]
         if self.price == "range":
             if self.price_min is not None and self.price_max is not None:
                 parts.append(f"price {self.price_min:g} to {self.price_max:g}")
@@ -143,12 +142,9 @@ class Modifier:
 def change_text(values: dict[str, Value]) -> str:
     """A change in the catalogue's own words ("in Navy Blue Linen with Short Sleeves for Men")
     from parsed values, whatever the shopper's phrasing was; ``Vocabulary.parse`` reads it back."""
-    def words(f: str) -> str:
-        v = values[f]
-        return v if isinstance(v, str) else " or ".join(v)
-    head = " ".join(words(f) for f in ("colour", "pattern", "fabric", "fit", "neck") if f in values)
-    tail = [f"with {words('sleeve')}"] if "sleeve" in values else []
-    tail += [f"for {words(f)}" for f in ("gender", "usage") if f in values]
+    head = " ".join(in_words(values[f]) for f in ("colour", "pattern", "fabric", "fit", "neck") if f in values)
+    tail = [f"with {in_words(values['sleeve'])}"] if "sleeve" in values else []
+    tail += [f"for {in_words(values[f])}" for f in ("gender", "usage") if f in values]
     return " ".join((["in " + head] if head else []) + tail)
 
 
