@@ -59,6 +59,7 @@ THANKS = _re(r"^\W*(?:thanks?(?: you| a lot| so much)?|thx|ty|cheers|great|cool|
 # Text that talks to the assistant's instructions is searched as words, never planned by the LLM.
 INSTRUCTION = _re(r"\b(ignore (?:all |any |the |your )?(?:previous |prior |above )?(?:instructions|rules)|"
                   r"system prompt|you are now|disregard|jailbreak|developer mode)\b")
+PHOTO_WORD = _re(r"\b(photo|picture|image|pic)\b")
 REFERENCE = re.compile(ORDINAL.pattern + "|" + NUMBERED.pattern)
 FIRST_N = _re(r"\b(?:first|top) (two|three|four|2|3|4)\b")
 WORD_NUMBERS = {"two": 2, "three": 3, "four": 4}
@@ -88,77 +89,102 @@ class Parser:
         refs = self.references(text)
         if refs:
             return refs[0]
-        if state.photo is not None and (state.photo_turn == state.turns or re.search(
-                r"\b(photo|picture|image|pic)\b", text, re.IGNORECASE)):
+        if state.photo is not None and (state.photo_turn == state.turns or PHOTO_WORD.search(text)):
             return PHOTO                # a photo sent with this turn, or named
         kind = re.search(r"\b(?:that|this|the)\s+([a-z][a-z -]{2,30}?)\b(?=\s+but\b|[?.!,]|$)",
                          text.lower())
         return kind.group(0) if kind else "this"
 
     def parse(self, text: str, state: Conversation) -> Plan | None:
+        """The plan for ``text``: its intent by keyword patterns, then that intent's arguments."""
         t = text.strip()
-        if not t:
-            return Plan("search", [ToolCall("search", {"photo": True})]) \
-                if state.photo_turn == state.turns else None
-        if INSTRUCTION.search(t):
-            return Plan("search", [ToolCall("search", {"text": t})])
-        if GREETING.search(t):
-            return Plan("help", [], "Hi! What are you shopping for today?")
-        if THANKS.search(t):
-            return Plan("help", [], "You're welcome. Anything else?")
-        if RESET.search(t):
-            return Plan("reset", [ToolCall("reset")])
-        if COMPARE.search(t):
-            return Plan("compare", [ToolCall("compare", {"products": self.compared(t, state)})])
-        if EXPLAIN.search(t):
-            return Plan("explain", [ToolCall("explain", {"product": self.reference(t, state)})])
         mod = self.vocabulary.parse(t)                     # the values and price the turn names
-        if COMPLETE.search(t):
-            kind = mod.values.get("article_type") or mod.values.get("category")
+        intent = self.intent(t, state, mod)
+        return self.plan(intent, t, state, mod) if intent else None
+
+    def intent(self, t: str, state: Conversation, mod: Modifier) -> str | None:
+        """The tool a turn asks for ("help" for small talk), or ``None`` when no pattern says."""
+        if not t:
+            return "search" if state.photo_turn == state.turns else None
+        for intent, pattern in ((("search", INSTRUCTION), ("help", GREETING), ("help", THANKS),
+                                 ("reset", RESET), ("compare", COMPARE), ("explain", EXPLAIN),
+                                 ("complete_look", COMPLETE), ("show_cluster", CLUSTER),
+                                 ("exclude", EXCLUDE), ("refine", REFINE))):
+            if pattern.search(t):
+                return intent
+        on_screen = bool(state.focus or state.shown)
+        if on_screen and FOCUS_CUE.search(t) and set(mod.values) & set(CHANGEABLE):
+            return "refine"
+        if CHEAPER.search(t) and (state.focus or mentions_reference(t)):
+            return "refine"
+        if CHEAPER.search(t) and state.last_search and state.shown:
+            return "filter"
+        for intent, pattern in (("similar_to", SIMILAR), ("recommend_for_user", RECOMMEND),
+                                ("select", SELECT)):
+            if pattern.search(t):
+                return intent
+        found = self.filters_in(t, mod)
+        if state.last_search and found and "article_type" not in found and self.only_values(t):
+            return "filter"
+        if found or SEARCH.search(t) or state.photo_turn == state.turns:
+            return "search"
+        return None
+
+    def only_values(self, t: str) -> bool:
+        """Whether ``t`` names values and filler words only ("blue ones instead", "under 2k?")."""
+        return all(w in FILLER or AMOUNT.fullmatch(w) for w in self.vocabulary.without_values(t).split())
+
+    def plan(self, intent: str, t: str, state: Conversation, mod: Modifier | None = None) -> Plan:
+        """The calls for ``intent`` with the arguments the turn names: catalogue values, prices,
+        product references (whoever decided the intent)."""
+        mod = mod or self.vocabulary.parse(t)
+        ref = lambda: {"product": self.reference(t, state)}
+        if intent == "help":
+            reply = ("Hi! What are you shopping for today?" if GREETING.search(t) else
+                     "You're welcome. Anything else?" if THANKS.search(t) else "")
+            return Plan("help", [], reply)
+        if intent in ("reset", "recommend_for_user"):
+            return Plan(intent, [ToolCall(intent)])
+        if intent == "compare":
+            return Plan("compare", [ToolCall("compare", {"products": self.compared(t, state)})])
+        if intent in ("explain", "show_cluster", "exclude", "similar_to", "select"):
+            return Plan(intent, [ToolCall(intent, ref())])
+        if intent == "complete_look":
             if not (state.shown or state.focus or state.photo is not None or mentions_reference(t)):
                 # "formal shoes to go with a suit", nothing on screen: a search for the kind asked
-                return Plan("search", [ToolCall("search", {"text": t, **self.filters_in(t, mod)})])
-            args = {"product": self.reference(t, state)}
-            if kind:                                       # "what shoes go with it?"
-                args["category"] = kind if isinstance(kind, str) else list(kind)
+                return self.plan("search", t, state, mod)
+            args = ref()
+            if kind := mod.values.get("article_type") or mod.values.get("category"):
+                args["category"] = kind if isinstance(kind, str) else list(kind)   # "what shoes go with it?"
             return Plan("complete_look", [ToolCall("complete_look", args)])
-        if CLUSTER.search(t):
-            return Plan("show_cluster", [ToolCall("show_cluster", {"product": self.reference(t, state)})])
-        if EXCLUDE.search(t):
-            return Plan("exclude", [ToolCall("exclude", {"product": self.reference(t, state)})])
+        if intent == "refine":
+            return Plan("refine", [ToolCall("refine", {**ref(), "modifier": self.modifier(t, mod)})])
+        if intent == "filter":
+            found = self.filters_in(t, mod)
+            if CHEAPER.search(t) and "price_max" not in found and (price := self.middle_price(state)):
+                found["price_max"] = price       # cheaper than the middle of what is on screen
+            if found:
+                return Plan("filter", [ToolCall("filter", found)])
+        args = {"text": t, **self.filters_in(t, mod)} if t else {}
+        if state.photo is not None and (state.photo_turn == state.turns or PHOTO_WORD.search(t)):
+            args["photo"] = True
+        return Plan("search", [ToolCall("search", args or {"text": t})])
+
+    def modifier(self, t: str, mod: Modifier) -> str:
+        """What a refinement changes: the words after "but", the values of the changeable
+        attributes named ("do you have it in blue?"), "cheaper", else the turn itself."""
         if m := REFINE.search(t):
-            modifier = next(g for g in m.groups() if g).strip(" .!?")
-            return Plan("refine", [ToolCall("refine", {"product": self.reference(t, state),
-                                                       "modifier": modifier})])
-        if (state.focus or state.shown) and FOCUS_CUE.search(t) and set(mod.values) & set(CHANGEABLE):
-            return Plan("refine", [ToolCall("refine", {"product": self.reference(t, state),
-                                                       "modifier": change_text(mod.values)})])
-        if CHEAPER.search(t) and (state.focus or mentions_reference(t)):
-            return Plan("refine", [ToolCall("refine", {"product": self.reference(t, state),
-                                                       "modifier": "cheaper"})])
-        if CHEAPER.search(t) and state.last_search and state.shown:
-            prices = [p.price for p in self.index.products(
-                self.index.key_of(i) for i in state.shown if i in self.index).values()
-                if p.price is not None]
-            if prices:             # cheaper than the middle of what is on screen
-                return Plan("filter", [ToolCall("filter", {"price_max": float(np.median(prices))})])
-        if SIMILAR.search(t):
-            return Plan("similar_to", [ToolCall("similar_to", {"product": self.reference(t, state)})])
-        if RECOMMEND.search(t):
-            return Plan("recommend_for_user", [ToolCall("recommend_for_user")])
-        if SELECT.search(t):
-            return Plan("select", [ToolCall("select", {"product": self.reference(t, state)})])
-        found = self.filters_in(t, mod)
-        if state.last_search and found and "article_type" not in found and \
-                all(w in FILLER or AMOUNT.fullmatch(w) for w in self.vocabulary.without_values(t).split()):
-            return Plan("filter", [ToolCall("filter", found)])
-        if found or SEARCH.search(t) or state.photo_turn == state.turns:
-            args = {"text": t, **found}
-            if state.photo is not None and (state.photo_turn == state.turns or
-                                            re.search(r"\b(photo|picture|image|pic)\b", t, re.I)):
-                args["photo"] = True
-            return Plan("search", [ToolCall("search", args)])
-        return None
+            return next(g for g in m.groups() if g).strip(" .!?")
+        if set(mod.values) & set(CHANGEABLE):
+            return change_text(mod.values)
+        if CHEAPER.search(t):
+            return "cheaper"
+        return t
+
+    def middle_price(self, state: Conversation) -> float | None:
+        prices = [p.price for p in self.index.products(
+            self.index.key_of(i) for i in state.shown if i in self.index).values() if p.price is not None]
+        return float(np.median(prices)) if prices else None
 
     def compared(self, text: str, state: Conversation) -> list[str]:
         if m := FIRST_N.search(text):
