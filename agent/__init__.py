@@ -4,6 +4,7 @@ from .assistant import InvalidCall, ShoppingAgent
 from .calls import Answer, Card, Plan, ToolCall, Trace
 from .state import Conversation, UnresolvedReference
 from .tools import TOOLS, Tool
+from .understanding import TurnModel
 
 __all__ = ["TOOLS", "Answer", "Card", "Conversation", "InvalidCall", "Plan", "ShoppingAgent",
-           "Tool", "ToolCall", "Trace", "UnresolvedReference"]
+           "Tool", "ToolCall", "Trace", "TurnModel", "UnresolvedReference"]

@@ -21,11 +21,15 @@ from .parser import INSTRUCTION, Parser
 from .planner import LLMPlanner, PlanningError
 from .state import PHOTO, Conversation, UnresolvedReference, resolve
 from .tools import FILTER_VALUES, LIST_ARGS, TOOLS, Tool
+from .understanding import TurnModel
 
 HELP = ("I can search (\"navy shirts for men under 1500\"), find similar products (\"more like the "
         "second one\"), change one (\"like this but in linen\"), complete an outfit (\"what goes "
         "with it?\"), explain a choice (\"why this one?\"), compare (\"compare the first two\") "
         "and start over (\"reset\").")
+
+
+AUTO_CONFIDENCE = 0.5            # under this the ``auto`` planner asks the LLM
 
 
 class InvalidCall(ValueError):
@@ -34,9 +38,10 @@ class InvalidCall(ValueError):
 
 
 class ShoppingAgent:
-    """A conversation over one index. ``planner``: ``parser`` (deterministic only), ``auto``
-    (parser, and the LLM for turns the parser cannot read) or ``llm`` (the LLM plans every turn);
-    the parser is the fallback whenever the LLM fails. ``explanations``: ``llm`` writes the
+    """A conversation over one index. ``planner``: ``parser`` (keyword patterns only), ``model``
+    (the trained turn model decides the intent), ``auto`` (the model, and the LLM for turns it is
+    unsure of) or ``llm`` (the LLM plans every turn, the parser is its fallback). Slots and
+    references are filled by the parser's code for every planner but the LLM. ``explanations``: ``llm`` writes the
     explanation of an explained product with the local model, ``template`` builds it from the
     evidence. Every listed product carries its evidence facts and a template explanation.
     ``explainer``: share one among sessions (it holds an encoder copy)."""
@@ -57,6 +62,11 @@ class ShoppingAgent:
         self._photo_dir = tempfile.TemporaryDirectory(prefix="agent-photos-")
         self._lock = threading.Lock()                   # one turn at a time per conversation
         self.last_trace: Trace | None = None
+
+    @property
+    def turn_model(self) -> TurnModel:
+        """The trained turn model of this index's text tower (built on first use, then cached)."""
+        return TurnModel.for_encoder(self.searcher.encoder)
 
     @property
     def planner(self) -> LLMPlanner:
@@ -108,27 +118,34 @@ class ShoppingAgent:
 
     def plan(self, text: str) -> tuple[Plan, str, dict | None]:
         """The plan for ``text``, what decided it, and the LLM's record when it ran."""
-        parsed = self.parser.parse(text, self.state)
-        if INSTRUCTION.search(text):
-            return parsed, "parser (instruction-like text is searched as words)", None
-        use_llm = self.planner_mode == "llm" or (self.planner_mode == "auto" and parsed is None)
-        if use_llm and text.strip():
-            try:
-                call, record = self.planner.plan(text, self.state, self.searcher.index)
-                dropped = self.ungrounded_filters(call, text)
-                if dropped:
-                    record["dropped"] = dropped
-                self.check(call)
-                return Plan(call.name, [call]), "llm", record
-            except (PlanningError, InvalidCall, UnresolvedReference) as exc:
-                fallback = f"parser (fallback: {exc})"
-                record = getattr(exc, "record", None)
-                if parsed is None:
-                    return self.default_plan(text), fallback, record
-                return parsed, fallback, record
-        if parsed is None:
-            return self.default_plan(text), "parser (default: search the words)", None
-        return parsed, "parser", None
+        t = text.strip()
+        if INSTRUCTION.search(t) or not t or self.planner_mode == "parser":
+            why = " (instruction-like text is searched as words)" if INSTRUCTION.search(t) else ""
+            parsed = self.parser.parse(t, self.state)
+            if parsed is None:
+                return self.default_plan(t), "parser (default: search the words)", None
+            return parsed, "parser" + why, None
+        if self.planner_mode == "llm":
+            return self.llm_plan(t, self.parser.parse(t, self.state), "llm")
+        mod = self.searcher.vocabulary.parse(t)
+        intent, p = self.turn_model.predict(t, mod, self.state)
+        planned = self.parser.plan(intent, t, self.state, mod)
+        if self.planner_mode == "auto" and p < AUTO_CONFIDENCE:
+            return self.llm_plan(t, planned, f"llm (model unsure: {intent} {p:.2f})")
+        return planned, f"model ({p:.2f})", None
+
+    def llm_plan(self, t: str, fallback: Plan | None, decided_by: str) -> tuple[Plan, str, dict | None]:
+        """The LLM planner's plan for ``t``; ``fallback`` (else a search of the words) when it fails."""
+        try:
+            call, record = self.planner.plan(t, self.state, self.searcher.index)
+            dropped = self.ungrounded_filters(call, t)
+            if dropped:
+                record["dropped"] = dropped
+            self.check(call)
+            return Plan(call.name, [call]), decided_by, record
+        except (PlanningError, InvalidCall, UnresolvedReference) as exc:
+            why = f"{'parser' if self.planner_mode == 'llm' else 'model'} (fallback: {exc})"
+            return fallback or self.default_plan(t), why, getattr(exc, "record", None)
 
     def ungrounded_filters(self, call: ToolCall, text: str) -> dict:
         """Remove (and return) filter arguments the shopper's words do not name: a small model

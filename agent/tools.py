@@ -148,13 +148,18 @@ def run_search(ctx: ToolContext, args: dict) -> ToolResult:
     if dropped:
         unmet = state.describe_filters(only=dropped)
         kept = state.describe_filters(without=dropped)
-        message = (f"Nothing matches {what} with {unmet}; without it, here are {len(results)} products" +
+        message = (f"Nothing matches {what} with {unmet}; without it, here {count(results)}" +
                    (f" ({kept})." if kept else "."))
         return ToolResult(message, _cards(ctx, results, query), {"relaxed": dropped}, listing)
     active = state.describe_filters()
-    return ToolResult(f"Here are {len(results)} products for {what}" +
+    return ToolResult(f"Here {count(results)} for {what}" +
                       (f" ({active})." if active else "."), _cards(ctx, results, query),
                       listing=listing)
+
+
+def count(results: list) -> str:
+    """ "are 6 products", "is 1 product"."""
+    return "is 1 product" if len(results) == 1 else f"are {len(results)} products"
 
 
 def filter_results(ctx: ToolContext, args: dict) -> ToolResult:

@@ -44,7 +44,7 @@ def demo_index_dir() -> Path:
     return runs_dir() / "demo-index"
 
 
-# How the chat agent plans a turn: the deterministic parser only, the parser then the local LLM
-# for turns it cannot read, or the LLM first (the parser as its fallback).
-PLANNERS = ("parser", "auto", "llm")
-DEFAULT_PLANNER = "auto"
+# How the chat agent understands a turn: keyword patterns, the trained turn model, the model and
+# the local LLM for turns it is unsure of, or the LLM first (see agent.ShoppingAgent).
+PLANNERS = ("parser", "model", "auto", "llm")
+DEFAULT_PLANNER = "model"

@@ -3,15 +3,21 @@ thing of the need, a new topic, family and shoppers' words, several values, pric
 complete-the-look for a requested kind, and honest answers when a constraint cannot be met."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from agent.assistant import ShoppingAgent
+from agent.understanding import TurnModel, training_key
 from retrieval.index import Filters
+from retrieval.settings import cache_dir
 from retrieval.vocabulary import price_range
 
 
-def chat(searcher, k=6):
-    return ShoppingAgent(searcher, planner="parser", explanations="template", k=k)
+@pytest.fixture(params=["parser", "model"])
+def chat(request, searcher):
+    """New conversations understood by the keyword parser, then by the trained turn model."""
+    return lambda: ShoppingAgent(searcher, planner=request.param, explanations="template")
 
 
 def products(searcher, answer):
@@ -36,8 +42,8 @@ def test_shoppers_words_family_words_and_several_values(searcher):
     assert parse("something for the gym").values == {"usage": "Sports"}
 
 
-def test_small_talk_gets_a_reply_not_a_search(searcher):
-    agent = chat(searcher)
+def test_small_talk_gets_a_reply_not_a_search(searcher, chat):
+    agent = chat()
     agent.turn("t-shirts for men")
     shown = list(agent.state.shown)
     for text, reply in (("hi there!", "Hi!"), ("thanks a lot", "welcome"), ("ok", "welcome")):
@@ -47,8 +53,8 @@ def test_small_talk_gets_a_reply_not_a_search(searcher):
     assert agent.state.shown == shown and agent.state.filters["article_type"] == "Tshirts"
 
 
-def test_a_question_about_the_product_in_focus_refines_it(searcher):
-    agent = chat(searcher)
+def test_a_question_about_the_product_in_focus_refines_it(searcher, chat):
+    agent = chat()
     agent.turn("show me t-shirts for men")
     first = agent.turn("the first one").cards[0].id
     for question in ("do you have it in black?", "a white version of this", "same style, in blue please"):
@@ -59,8 +65,8 @@ def test_a_question_about_the_product_in_focus_refines_it(searcher):
                                for p in products(searcher, a)), question
 
 
-def test_a_follow_up_changes_one_slot_and_keeps_the_rest(searcher):
-    agent = chat(searcher)
+def test_a_follow_up_changes_one_slot_and_keeps_the_rest(searcher, chat):
+    agent = chat()
     agent.turn("t-shirts for men")
     a = agent.turn("white ones instead")
     assert a.trace.intent == "filter"
@@ -75,8 +81,8 @@ def test_a_follow_up_changes_one_slot_and_keeps_the_rest(searcher):
     assert a.state["filters"]["colour"] == ["Black", "White"]
 
 
-def test_a_new_kind_of_product_starts_a_new_need(searcher):
-    agent = chat(searcher)
+def test_a_new_kind_of_product_starts_a_new_need(searcher, chat):
+    agent = chat()
     agent.turn("t-shirts for men under 700")
     a = agent.turn("show me backpacks")
     assert agent.state.filters == {"article_type": "Backpacks"} == a.trace.need
@@ -85,8 +91,8 @@ def test_a_new_kind_of_product_starts_a_new_need(searcher):
     assert agent.turn("start over").state["filters"] == {}
 
 
-def test_a_change_after_a_refinement_replaces_the_refinement(searcher):
-    agent = chat(searcher)
+def test_a_change_after_a_refinement_replaces_the_refinement(searcher, chat):
+    agent = chat()
     agent.turn("t-shirts for men")
     agent.turn("the first one")
     agent.turn("do you have it in black?")
@@ -95,20 +101,20 @@ def test_a_change_after_a_refinement_replaces_the_refinement(searcher):
     assert a.cards and all(p.colour == "White" and p.article_type == "Tshirts" for p in products(searcher, a))
 
 
-def test_complete_the_look_keeps_the_kind_asked_for(searcher):
-    agent = chat(searcher)
+def test_complete_the_look_keeps_the_kind_asked_for(searcher, chat):
+    agent = chat()
     agent.turn("t-shirts for men")
     agent.turn("the first one")
     a = agent.turn("what shoes go with it?")
     assert a.trace.intent == "complete_look" and a.trace.tools[0].args["category"] == "Shoes"
     assert a.cards and all(p.subcategory == "Shoes" for p in products(searcher, a))
-    fresh = chat(searcher).turn("sports shoes to go with my shorts")     # nothing on screen yet
+    fresh = chat().turn("sports shoes to go with my shorts")     # nothing on screen yet
     assert fresh.trace.intent == "search" and fresh.cards
 
 
-def test_nothing_in_a_material_the_catalogue_lacks_is_said_plainly(searcher):
+def test_nothing_in_a_material_the_catalogue_lacks_is_said_plainly(searcher, chat):
     assert "linen" not in searcher.vocabulary.phrases          # the slice has no linen at all
-    agent = chat(searcher)
+    agent = chat()
     agent.turn("t-shirts for men")
     agent.turn("the first one")
     a = agent.turn("like this but in linen")
@@ -116,20 +122,20 @@ def test_nothing_in_a_material_the_catalogue_lacks_is_said_plainly(searcher):
     assert "nothing in linen" in a.message
 
 
-def test_an_unmet_filter_is_relaxed_and_named(searcher):
+def test_an_unmet_filter_is_relaxed_and_named(searcher, chat):
     index = searcher.index
     colour = next(c for c in index.distinct("colour")
                   if not index.has(Filters(article_type="Backpacks", colour=c)))
-    agent = chat(searcher)
+    agent = chat()
     a = agent.turn(f"{colour.lower()} backpacks")
     assert "Nothing matches" in a.message and f"colour {colour}" in a.message and "without it" in a.message
     assert a.trace.tools[0].details["relaxed"] == ["colour"]
     assert a.cards and all(p.article_type == "Backpacks" for p in products(searcher, a))
 
 
-def test_a_refinement_no_product_of_its_kind_meets_keeps_the_change(searcher):
+def test_a_refinement_no_product_of_its_kind_meets_keeps_the_change(searcher, chat):
     index = searcher.index
-    agent = chat(searcher)
+    agent = chat()
     agent.turn("show me backpacks")
     bag = index.product(agent.turn("the first one").cards[0].id)
     colour = next(c for c in index.distinct("colour")
@@ -139,3 +145,22 @@ def test_a_refinement_no_product_of_its_kind_meets_keeps_the_change(searcher):
     assert a.trace.intent == "refine" and "No Backpacks" in a.message
     assert a.trace.tools[0].details["relaxed"] == ["article_type"]
     assert a.cards and all(p.colour == colour for p in products(searcher, a))
+
+
+def test_the_turn_model_is_loaded_from_its_built_artefact(searcher):
+    encoder = searcher.encoder
+    model = TurnModel.for_encoder(encoder)                 # built on first use in this session
+    folder = cache_dir() / "turn-model" / training_key(encoder)
+    built = (folder / "model.joblib").stat().st_mtime_ns
+    assert json.loads((folder / "meta.json").read_text())["phrasings"] == model.meta["phrasings"]
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".turn-model-")]  # no half writes
+    agent = ShoppingAgent(searcher, planner="model", explanations="template")
+    for text in ("hello", "navy shirts for my husband", "only white ones", "why the second one?"):
+        agent.turn(text)
+    assert agent.turn_model is model and (folder / "model.joblib").stat().st_mtime_ns == built
+    loaded = TurnModel.load(folder, encoder)               # a new process reads the same artefact
+    state = agent.state
+    for text in ("do you have it in black?", "what goes with it", "start over", "compare the first two"):
+        mod = searcher.vocabulary.parse(text)
+        assert loaded.predict(text, mod, state) == model.predict(text, mod, state)
+    assert agent.last_trace.decided_by.startswith("model (")

@@ -19,6 +19,7 @@ from agent.assistant import ShoppingAgent
 from agent.calls import Card
 from explain.evidence import Explainer
 from retrieval.search import Searcher
+from retrieval.settings import DEFAULT_PLANNER
 
 from . import charts
 from .ratings import Rating, RatingStore
@@ -35,7 +36,7 @@ class Resources:
     """What every session shares."""
     searcher: Searcher
     ratings: RatingStore
-    planner: str = "auto"
+    planner: str = DEFAULT_PLANNER
     results_dir: Path | None = None          # a `python -m eval` report folder for the charts
 
     @cached_property

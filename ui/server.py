@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 from fastapi import FastAPI
 
+from agent import TurnModel
 from retrieval.build import ensure_demo_index
 from retrieval.search import Searcher
 from retrieval.settings import DEFAULT_PLANNER, REPO_ROOT
@@ -22,8 +23,10 @@ def resources(index: str | Path | None = None, ratings: str | Path | None = None
     """What the sessions share: the searcher over ``index`` (default: the demo index, built first
     if missing), the ratings store, the planner, the benchmark report folder for the charts."""
     results = REPO_ROOT / "docs" / "results"
-    return Resources(Searcher(index or ensure_demo_index()), RatingStore(ratings), planner,
-                     results if results.is_dir() else None)
+    searcher = Searcher(index or ensure_demo_index())
+    if planner in ("model", "auto"):
+        TurnModel.for_encoder(searcher.encoder)        # built or loaded before the first turn
+    return Resources(searcher, RatingStore(ratings), planner, results if results.is_dir() else None)
 
 
 def allowed(res: Resources) -> list[str]:
