@@ -29,9 +29,6 @@ HELP = ("I can search (\"navy shirts for men under 1500\"), find similar product
         "and start over (\"reset\").")
 
 
-AUTO_CONFIDENCE = 0.5            # under this the ``auto`` planner asks the LLM
-
-
 class InvalidCall(ValueError):
     """A tool call with an unknown tool, arguments against its schema, or a filter value the
     catalogue does not have."""
@@ -40,7 +37,8 @@ class InvalidCall(ValueError):
 class ShoppingAgent:
     """A conversation over one index. ``planner``: ``parser`` (keyword patterns only), ``model``
     (the trained turn model decides the intent), ``auto`` (the model, and the LLM for turns it is
-    unsure of) or ``llm`` (the LLM plans every turn, the parser is its fallback). Slots and
+    unsure of: its probability under ``unsure``) or ``llm`` (the LLM plans every turn, the parser is
+    its fallback). Slots and
     references are filled by the parser's code for every planner but the LLM. ``explanations``: ``llm`` writes the
     explanation of an explained product with the local model, ``template`` builds it from the
     evidence. Every listed product carries its evidence facts and a template explanation.
@@ -48,7 +46,7 @@ class ShoppingAgent:
 
     def __init__(self, searcher: Searcher, planner: str = DEFAULT_PLANNER,
                  explanations: str = "llm", k: int = 6, llm: LocalLLM | None = None,
-                 llm_timeout: float = 20.0, explainer: Explainer | None = None):
+                 llm_timeout: float = 20.0, explainer: Explainer | None = None, unsure: float = 0.5):
         if planner not in PLANNERS:
             raise ValueError(f"planner must be one of {PLANNERS}, not {planner!r}")
         self.searcher, self.k = searcher, k
@@ -56,7 +54,7 @@ class ShoppingAgent:
         self.parser = Parser(searcher.vocabulary, searcher.index)
         self.planner_mode = planner
         self.cards = CardMaker(searcher, explanations, explainer, llm)
-        self.llm_timeout = llm_timeout
+        self.llm_timeout, self.unsure = llm_timeout, unsure
         self._planner: LLMPlanner | None = None
         self.state = Conversation()
         self._photo_dir = tempfile.TemporaryDirectory(prefix="agent-photos-")
@@ -130,7 +128,7 @@ class ShoppingAgent:
         mod = self.searcher.vocabulary.parse(t)
         intent, p = self.turn_model.predict(t, mod, self.state)
         planned = self.parser.plan(intent, t, self.state, mod)
-        if self.planner_mode == "auto" and p < AUTO_CONFIDENCE:
+        if self.planner_mode == "auto" and p < self.unsure:
             return self.llm_plan(t, planned, f"llm (model unsure: {intent} {p:.2f})")
         return planned, f"model ({p:.2f})", None
 
@@ -171,7 +169,8 @@ class ShoppingAgent:
                 self.state.photo = self._store_photo(photo)
                 self.state.photo_turn = self.state.turns
             plan, decided_by, record = self.plan(text or "")
-            return self.execute(plan, Trace(decided_by, plan.intent, llm=record), start)
+            trace = Trace(decided_by, plan.intent, llm=record, planning_seconds=time.perf_counter() - start)
+            return self.execute(plan, trace, start)
 
     def set_filters(self, filters: dict) -> Answer:
         """Replace the active filters (a UI's controls; empty values clear one) and list the last

@@ -79,16 +79,18 @@ class ToolRun:
 @dataclass
 class Trace:
     """What decided a turn and what ran, for an analyst."""
-    decided_by: str                      # "parser", "llm", or "parser (fallback: <why>)"
+    decided_by: str                      # "parser", "model (<p>)", "llm", or "<x> (fallback: <why>)"
     intent: str
     tools: list[ToolRun] = field(default_factory=list)
     llm: dict | None = None              # the LLM planner's raw call and timing, when it ran
     need: dict = field(default_factory=dict)   # the shopper's need after the turn (slot -> value)
     update: dict = field(default_factory=dict)  # what the turn changed: {"set": {...}, "cleared": [...]}
     seconds: float = 0.0
+    planning_seconds: float = 0.0             # of which deciding the plan (understanding the turn)
 
     def to_json(self) -> dict:
         return {"decided_by": self.decided_by, "intent": self.intent,
+                "planning_seconds": round(self.planning_seconds, 4),
                 "tools": [t.to_json() for t in self.tools], "llm": self.llm, "need": self.need,
                 "update": self.update, "seconds": round(self.seconds, 4)}
 

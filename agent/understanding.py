@@ -8,6 +8,7 @@ training phrasings, the text tower and scikit-learn's version, so an artefact is
 for another model, and a built one is loaded, never retrained per turn."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -71,9 +72,14 @@ def tower_identity(encoder: ClipEncoder) -> str:
         f"{encoder.name}:{encoder.projection_identity}"
 
 
-def training_key(encoder: ClipEncoder) -> str:
+@functools.cache
+def phrasings_digest() -> str:
     rows = data.phrasings(PER_TEMPLATE)
-    digest = hashlib.sha1(json.dumps([(p.text, p.intent, p.context) for p in rows]).encode())
+    return hashlib.sha1(json.dumps([(p.text, p.intent, p.context) for p in rows]).encode()).hexdigest()
+
+
+def training_key(encoder: ClipEncoder) -> str:
+    digest = hashlib.sha1(phrasings_digest().encode())
     digest.update(f"{tower_identity(encoder)}|sklearn {sklearn.__version__}|{FLAGS}".encode())
     return digest.hexdigest()[:16]
 

@@ -28,6 +28,7 @@ def registry() -> dict[str, Callable[[Context], SuiteResult]]:
         clusters,
         complement,
         composed,
+        dialogue,
         explanations,
         faithfulness,
         latency,
@@ -37,7 +38,7 @@ def registry() -> dict[str, Callable[[Context], SuiteResult]]:
     )
 
     return {"agent": agent.run, "alignment": alignment.run, "clusters": clusters.run,
-            "complement": complement.run, "composed": composed.run,
+            "complement": complement.run, "composed": composed.run, "dialogue": dialogue.run,
             "explanations": explanations.run, "faithfulness": faithfulness.run,
             "latency": latency.run, "load": load.run, "personal": personal.run,
             "retrieval": retrieval.run}
