@@ -69,7 +69,8 @@ TEMPLATES: list[tuple[dict, list[str]]] = [
         "only {gender}", "show {colour} or {colour}", "between {price} and {price}",
         "{colour} ones under {price}", "any in {colour}?", "can i see {colour} ones",
         "make it {colour}", "within {price}", "budget is {price}", "{colour} instead",
-        "and {gender}", "prefer {colour}", "over {price}",
+        "and {gender}", "prefer {colour}", "over {price}", "something in {colour}",
+        "something in {colour} or {colour}", "anything in {colour} maybe",
     ]),
     ({"listing": "refine", "focus": "refine", "photo": "refine"}, [
         "do you have it in {colour}", "do you have this in {material}?", "a {colour} version of this",
@@ -80,13 +81,15 @@ TEMPLATES: list[tuple[dict, list[str]]] = [
         "is this available in {colour}?", "does it come in {colour}", "now in {colour}",
         "but {pattern}", "can it be {material} instead", "the {nth} but {colour}",
         "i like it but want {sleeve}", "want this in {pattern}", "something like it but cheaper",
-        "similar to the {nth} but with {sleeve}", "it in {colour}?",
+        "similar to the {nth} but with {sleeve}", "it in {colour}?", "{colour} for that one",
+        "make that one {colour}",
     ]),
     ({"listing": "similar_to", "focus": "similar_to", "photo": "similar_to"}, [
         "more like this", "more like the {nth} one", "similar to the {nth}", "show similar ones",
         "something like this", "anything similar?", "alternatives to the {nth} one",
         "others like that", "similar items", "like the {nth} one", "find more like it",
-        "show me similar to this", "more of these", "like #{n}",
+        "show me similar to this", "more of these", "like #{n}", "more {type} like it",
+        "{nth} looks ok, more of those", "{nth} is nice, show more like that",
     ]),
     ({"listing": "complete_look", "focus": "complete_look", "photo": "complete_look"}, [
         "what goes with it", "what goes with the {nth} one", "complete the look",
@@ -106,7 +109,7 @@ TEMPLATES: list[tuple[dict, list[str]]] = [
     ({"listing": "compare", "focus": "compare"}, [
         "compare the {nth} and the {nth}", "compare the first two", "difference between #{n} and #{n}",
         "{nth} vs {nth}", "compare them", "compare this with the {nth}", "how is the {nth} different from the {nth}",
-        "compare the top three",
+        "compare the top three", "put {nth} and {nth} side by side",
     ]),
     ({"listing": "show_cluster", "focus": "show_cluster"}, [
         "show the group of the {nth} one", "its group", "same collection as this",
@@ -115,10 +118,12 @@ TEMPLATES: list[tuple[dict, list[str]]] = [
     ({"listing": "exclude", "focus": "exclude"}, [
         "not the {nth} one", "not that", "don't like this", "remove it", "hide the {nth}",
         "no more of that", "don't show me that one", "not this one", "i don't want that",
+        "drop the {nth} one", "remove the {nth}", "get rid of that one",
     ]),
     ({"listing": "select", "focus": "select"}, [
         "the {nth} one", "{nth}", "show me the {nth}", "open #{n}", "tell me about the {nth} one",
         "number {n}", "that one", "the {nth} please", "more about the {nth}",
+        "let me look at the {nth}", "can i see the {nth} one", "view {nth}", "lemme check the {nth}",
     ]),
     (dict.fromkeys(CONTEXTS, "recommend_for_user"), [
         "recommend something for me", "what would i like", "suggest something based on my history",

@@ -16,7 +16,8 @@ PHOTO = "photo"                 # the reference that names the shopper's uploade
 
 ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3,
             "4th": 3, "fifth": 4, "5th": 4, "sixth": 5, "6th": 5, "seventh": 6, "7th": 6,
-            "eighth": 7, "8th": 7, "ninth": 8, "9th": 8, "tenth": 9, "10th": 9}
+            "eighth": 7, "8th": 7, "ninth": 8, "9th": 8, "tenth": 9, "10th": 9, "top one": 0,
+            "at the top": 0}
 ORDINAL = re.compile(r"\b(" + "|".join(ORDINALS) + r"|last)\b(?:\s+(?:one|item|product))?")
 NUMBERED = re.compile(r"(?:#|\bnumber\s+|\bno\.?\s*|\bitem\s+|\boption\s+)(\d{1,2})\b")
 DEICTIC = re.compile(r"\b(this|that|it|these|those|the same)\b")

@@ -27,9 +27,11 @@ FAMILY = {**dict.fromkeys(("son", "boy", "nephew", "grandson"), ("Boys",)),
           **dict.fromkeys(("daughter", "girl", "niece", "granddaughter"), ("Girls",)),
           **dict.fromkeys(("kid", "kids", "child", "children", "toddler"), ("Boys", "Girls")),
           **dict.fromkeys(("wife", "mother", "mom", "mum", "sister", "girlfriend", "lady", "ladies",
-                           "female", "woman", "her"), ("Women",)),
+                           "female", "woman", "her", "daughter in law", "mother in law",
+                           "sister in law", "grandma", "grandmother", "aunt"), ("Women",)),
           **dict.fromkeys(("husband", "father", "dad", "brother", "boyfriend", "gent", "gents",
-                           "male", "man", "him"), ("Men",))}
+                           "male", "man", "him", "son in law", "father in law", "brother in law",
+                           "grandfather", "uncle"), ("Men",))}
 # Shoppers' words for article types, with the types they usually mean. When enough of the
 # catalogue's titles use a word, the types those titles have replace these (``SYNONYM_SUPPORT``).
 SHOPPER_TYPES = {
