@@ -7,8 +7,10 @@ import json
 
 import pytest
 
+from agent import TOOLS
 from agent.assistant import ShoppingAgent
 from agent.understanding import TurnModel, training_key
+from eval.suites.dialogue import load_test_set
 from retrieval.index import Filters
 from retrieval.settings import cache_dir
 from retrieval.vocabulary import price_range
@@ -164,3 +166,13 @@ def test_the_turn_model_is_loaded_from_its_built_artefact(searcher):
         mod = searcher.vocabulary.parse(text)
         assert loaded.predict(text, mod, state) == model.predict(text, mod, state)
     assert agent.last_trace.decided_by.startswith("model (")
+
+
+def test_the_held_out_conversations_are_well_formed(tmp_path):
+    scripts = load_test_set()
+    assert len(scripts) >= 80 and sum(len(s.turns) for s in scripts) >= 600
+    assert {t.intent for s in scripts for t in s.turns} == {*TOOLS, "help"}   # every intent asked
+    bad = tmp_path / "bad.txt"
+    bad.write_text("## a typo in a check\n> hi\nhelp | - | cards=none\n")
+    with pytest.raises(ValueError, match=r"bad.txt:3: not understood: \['cards=none'\]"):
+        load_test_set(bad)

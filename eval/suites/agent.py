@@ -6,12 +6,13 @@ and the product each reference should resolve to (read from the agent's own scre
 turn: "the second one" is what it showed second). A share of turns are paraphrases the keyword
 parser is not written for ("got anything that would go with this?"), where an LLM planner can help.
 
-Reported per planner (``parser``; ``auto``: parser, LLM for unread turns; ``llm``: LLM first,
-parser fallback): intent accuracy (templated and paraphrased turns), tool-call validity (the call
-names a tool, its arguments follow the schema and its references resolve), reference-resolution
-accuracy, who decided the turns, and turn latency p50/p95; ``parser`` and ``auto`` over
-``N_CONVERSATIONS`` conversations, ``llm`` over the first ``LLM_FIRST`` of them. Explanations are
-template-built here (their LLM latency is the ``explanations`` suite's).
+Reported per planner (``parser``; ``model``: the trained turn model; ``auto``: the model, LLM for
+turns it is unsure of; ``llm``: LLM first, parser fallback): intent accuracy (templated and
+paraphrased turns), tool-call validity (the call names a tool, its arguments follow the schema and
+its references resolve), reference-resolution accuracy, who decided the turns, and turn latency
+p50/p95; ``parser``, ``model`` and ``auto`` over ``N_CONVERSATIONS`` conversations, ``llm`` over
+the first ``LLM_FIRST`` of them. Explanations are template-built here (their LLM latency is the
+``explanations`` suite's).
 """
 from __future__ import annotations
 
@@ -126,7 +127,7 @@ def play(agent: ShoppingAgent, turns) -> list[dict]:
 
 def run(ctx: Context) -> SuiteResult:
     n = 12 if ctx.quick else N_CONVERSATIONS
-    counts = {"parser": n, "auto": 3 if ctx.quick else n, "llm": 3 if ctx.quick else LLM_FIRST}
+    counts = {"parser": n, "model": n, "auto": 3 if ctx.quick else n, "llm": 3 if ctx.quick else LLM_FIRST}
     searcher = Searcher(ctx.index, ctx.encoder)
     _ = searcher.clusters                                  # fitted once, outside the timings
     products = [p for p in ctx.catalog.products if p.article_type and p.has_image]
@@ -197,6 +198,7 @@ def run(ctx: Context) -> SuiteResult:
                "arguments valid against its JSON schema, references resolved. Reference accuracy: "
                "over turns whose reference names a product on screen and whose intent was "
                "recognised (the product the tool acted on is the one meant).",
-               "auto runs the LLM only for turns the parser cannot read; llm plans every turn "
-               "with the LLM and falls back to the parser when it fails.", *failures],
+               "model: the trained turn model decides the intent; auto runs the LLM only for turns "
+               "the model is unsure of; llm plans every turn with the LLM and falls back to the "
+               "parser when it fails.", *failures],
         plots=[plot])

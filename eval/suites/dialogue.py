@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
-from agent import ShoppingAgent
+from agent import TOOLS, ShoppingAgent
 from agent.phrasings import phrasings
 from explain.evidence import Explainer
 from explain.llm import get_llm
@@ -41,7 +41,7 @@ from . import SuiteResult
 from .composed import make_queries, value_of
 
 TEST_SET = Path(__file__).resolve().parent.parent / "data" / "dialogue_test.txt"
-PLANNERS = ("parser", "model", "auto", "llm")
+INTENTS = {*TOOLS, "help"}
 LLM_FIRST = 20                     # conversations planned LLM-first (~2 s a turn on 2 cores)
 COMPOSED_QUERIES = 200
 K = 10
@@ -56,6 +56,11 @@ COMPOSED_ASKS = {"colour": ("do you have this in {v}?", "a {v} one like this", "
                  "fabric": ("is there a {v} one like this?", "this in {v}?", "same style in {v}"),
                  "pattern": ("got this {v}?", "a {v} version of it", "like this but {v}"),
                  "sleeve": ("can I get this with {v}?", "same one with {v}", "this but {v}")}
+
+
+CHECK = re.compile(r"cards=0|cards>0|need=none|says~\S+|(?:shows|hides)=@\w+(?:,@\w+)*|"
+                   r"price(?:<=|>=)\d+|(?:type|gender|colour|category|usage)=\S+|(?:fabric|pattern|sleeve)~\S+")
+REF = re.compile(r"@(?:focus|\d+)(?:,@(?:focus|\d+))*")
 
 
 @dataclass
@@ -94,6 +99,11 @@ def load_test_set(path: Path = TEST_SET) -> list[Script]:
             if text is None or not scripts or len(parts) != 3:
                 raise ValueError(f"{path}:{n}: expected '<intent> [@refs] | <slots> | <checks>' after a '> ' line")
             head = parts[0].split()
+            bad = [t for t in parts[2].split() if not CHECK.fullmatch(t)] + \
+                [t for t in head[1:] if not REF.fullmatch(t)] + \
+                [t for t in parts[1].split() if t != "-" and "=" not in t]
+            if bad or head[0] not in INTENTS:
+                raise ValueError(f"{path}:{n}: not understood: {bad or head[0]}")
             refs = head[1][1:].replace("@", "").split(",") if len(head) > 1 else []
             slots = {(f, words(v)) for token in parts[1].split() if token != "-"
                      for f, values in [token.split("=", 1)] for v in values.split("/")}
