@@ -11,7 +11,7 @@ from retrieval.index import ProductIndex
 from retrieval.vocabulary import Modifier, Vocabulary, change_text, normalise
 
 from .calls import Plan, ToolCall
-from .state import NUMBERED, ORDINAL, ORDINALS, PHOTO, Conversation, mentions_reference
+from .state import DEICTIC, NUMBERED, ORDINAL, ORDINALS, PHOTO, Conversation, mentions_reference
 
 
 def _re(pattern: str) -> re.Pattern:
@@ -60,6 +60,7 @@ THANKS = _re(r"^\W*(?:thanks?(?: you| a lot| so much)?|thx|ty|cheers|great|cool|
 INSTRUCTION = _re(r"\b(ignore (?:all |any |the |your )?(?:previous |prior |above )?(?:instructions|rules)|"
                   r"system prompt|you are now|disregard|jailbreak|developer mode)\b")
 PHOTO_WORD = _re(r"\b(photo|picture|image|pic)\b")
+POSITION = re.compile(r"(?<![\d#.,₹$])\b([1-9]|10)\b(?![\d.,]|\s*(?:k\b|%|rs\b|inr\b|rupees|bucks|year|yr))")
 REFERENCE = re.compile(ORDINAL.pattern + "|" + NUMBERED.pattern)
 FIRST_N = _re(r"\b(?:first|top) (two|three|four|2|3|4)\b")
 WORD_NUMBERS = {"two": 2, "three": 3, "four": 4}
@@ -82,8 +83,12 @@ class Parser:
         return found
 
     def references(self, text: str) -> list[str]:
-        """Every product reference in order: "the first and the third" -> two references."""
-        return [m.group(0) for m in REFERENCE.finditer(text.lower())]
+        """Every product reference in order: "the first and the third" -> two references; bare
+        positions ("show 3", "compare 1 & 2", "why'd belt 2 come up") when there is none else."""
+        named = [m.group(0) for m in REFERENCE.finditer(text.lower())]
+        if named or DEICTIC.search(text.lower()):       # "this pack of 3" names "this"
+            return named
+        return [f"#{m.group(1)}" for m in POSITION.finditer(text.lower())]
 
     def reference(self, text: str, state: Conversation) -> str:
         refs = self.references(text)

@@ -2,8 +2,9 @@
 screen they are said in.
 
 A template maps each context it can be said in (``none``: nothing on screen; ``listing``: results
-shown; ``focus``: results shown and one product looked at; ``photo``: a photo sent with the turn)
-to the intent it has there ("blue ones" refines the listing into a filter, but is a search on an
+shown; ``focus``: results shown and one product looked at; ``product``: one product open without
+a listing, as on a shop's product page; ``photo``: a photo sent with the turn) to the intent it
+has there ("blue ones" refines the listing into a filter, but is a search on an
 empty screen). The evaluation's conversations (``eval/data/dialogue_test.txt``) were written apart
 from these templates and are never read here."""
 from __future__ import annotations
@@ -11,9 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-CONTEXTS = ("none", "listing", "focus", "photo")
-ANY = dict.fromkeys(CONTEXTS)
-SHOWN = ("listing", "focus", "photo")
+CONTEXTS = ("none", "listing", "focus", "product", "photo")
 
 FILLERS = {
     "type": ["shirts", "t-shirts", "tshirts", "jeans", "trousers", "shorts", "track pants", "kurtas",
@@ -72,7 +71,7 @@ TEMPLATES: list[tuple[dict, list[str]]] = [
         "and {gender}", "prefer {colour}", "over {price}", "something in {colour}",
         "something in {colour} or {colour}", "anything in {colour} maybe",
     ]),
-    ({"listing": "refine", "focus": "refine", "photo": "refine"}, [
+    ({"listing": "refine", "focus": "refine", "product": "refine", "photo": "refine"}, [
         "do you have it in {colour}", "do you have this in {material}?", "a {colour} version of this",
         "same style in {colour} please", "can i get this with {sleeve}", "is there a {material} one like this",
         "like this but {pattern}", "like the {nth} one but in {colour}", "this but with {sleeve}",
@@ -84,14 +83,15 @@ TEMPLATES: list[tuple[dict, list[str]]] = [
         "similar to the {nth} but with {sleeve}", "it in {colour}?", "{colour} for that one",
         "make that one {colour}",
     ]),
-    ({"listing": "similar_to", "focus": "similar_to", "photo": "similar_to"}, [
+    ({"listing": "similar_to", "focus": "similar_to", "product": "similar_to", "photo": "similar_to"}, [
         "more like this", "more like the {nth} one", "similar to the {nth}", "show similar ones",
         "something like this", "anything similar?", "alternatives to the {nth} one",
         "others like that", "similar items", "like the {nth} one", "find more like it",
         "show me similar to this", "more of these", "like #{n}", "more {type} like it",
         "{nth} looks ok, more of those", "{nth} is nice, show more like that",
     ]),
-    ({"listing": "complete_look", "focus": "complete_look", "photo": "complete_look"}, [
+    ({"listing": "complete_look", "focus": "complete_look", "product": "complete_look",
+      "photo": "complete_look"}, [
         "what goes with it", "what goes with the {nth} one", "complete the look",
         "what {type} go with this", "what should i wear with it", "pair it with {type}",
         "complete the outfit", "what matches this", "{type} to match the {nth} one",
@@ -101,7 +101,7 @@ TEMPLATES: list[tuple[dict, list[str]]] = [
     ({"none": "search"}, [
         "{type} to go with {type}", "what goes with {colour} {type}", "{type} to match a {colour} {type}",
     ]),
-    ({"listing": "explain", "focus": "explain", "photo": "explain"}, [
+    ({"listing": "explain", "focus": "explain", "product": "explain", "photo": "explain"}, [
         "why this one", "why the {nth} one?", "explain the {nth}", "why did you pick it",
         "what's the reason for the {nth}", "how come this matches", "why is this here",
         "explain why", "why that", "reason for showing #{n}",

@@ -33,7 +33,7 @@ from .state import DEICTIC, NUMBERED, ORDINAL, Conversation
 SLOTS = ("type", "colour", "value", "change", "price")
 FLAGS = ("shown", "focus", "photo", "listing", *SLOTS, "ordinal", "deictic")
 CONTEXT_FLAGS = {"none": (), "listing": ("shown", "listing"), "focus": ("shown", "focus", "listing"),
-                 "photo": ("photo",)}
+                 "product": ("shown", "focus"), "photo": ("photo",)}
 CHANGE_FIELDS = ("fabric", "pattern", "sleeve", "fit", "neck")
 PER_TEMPLATE = 12
 BATCH = 64

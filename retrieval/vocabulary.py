@@ -67,8 +67,10 @@ _AMOUNT = r"(?:rs\.?|inr|₹|\$)?\s*(\d[\d,]*(?:\.\d+)?)\s*(k\b)?"
 BETWEEN = re.compile(r"\b(?:between|from)\s+" + _AMOUNT + r"\s*(?:and|to|-)\s*" + _AMOUNT +
                      r"|" + _AMOUNT + r"\s*(?:-|to)\s*" + _AMOUNT + r"\s*(?:rs\b|rupees|inr)")
 UNDER = re.compile(r"\b(?:under|below|less than|max(?:imum)?|up ?to|within|not more than|no more than|"
+                   r"(?:nothing|not|none|no) (?:above|over|more than|pricier than)|"
                    r"budget(?: of| is)?|cheaper than)\s*" + _AMOUNT)
-OVER = re.compile(r"\b(?:over|above|more than|at least|min(?:imum)?|starting at)\s*" + _AMOUNT)
+OVER = re.compile(r"\b(?<!nothing )(?<!not )(?<!none )(?<!no )(?:over|above|more than|at least|min(?:imum)?|"
+                  r"starting at)\s*" + _AMOUNT)
 AROUND = re.compile(r"(?:\b(?:rs\.?|inr)|₹)\s*(\d[\d,]*(?:\.\d+)?)\s*(k\b)?|"
                     r"\b(\d[\d,]*(?:\.\d+)?)\s*(k\b)?\s*(?:rupees|rs\b|inr|bucks)")
 

@@ -30,6 +30,7 @@ def products(searcher, answer):
     ("under 2k", (None, 2000)), ("below Rs 1,500", (None, 1500)), ("2000 rupees", (None, 2000)),
     ("between 1000 and 1500", (1000, 1500)), ("from 500 to 800", (500, 800)),
     ("1000-1500 rs", (1000, 1500)), ("over 999", (999, None)), ("navy shirts", (None, None)),
+    ("nothing above 600 pls", (None, 600)), ("not over 1,200", (None, 1200)),
 ])
 def test_prices_in_words(text, expected):
     assert price_range(text) == expected
@@ -176,3 +177,11 @@ def test_the_held_out_conversations_are_well_formed(tmp_path):
     bad.write_text("## a typo in a check\n> hi\nhelp | - | cards=none\n")
     with pytest.raises(ValueError, match=r"bad.txt:3: not understood: \['cards=none'\]"):
         load_test_set(bad)
+
+
+def test_bare_positions_name_products_when_nothing_else_does(searcher):
+    agent = ShoppingAgent(searcher, planner="model", explanations="template")
+    shown = agent.turn("t-shirts for men").cards
+    assert agent.turn("show 3").cards[0].id == shown[2].id
+    a = agent.turn("compare 1 & 2")
+    assert a.trace.intent == "compare" and [c.id for c in a.cards] == [shown[0].id, shown[1].id]
