@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -134,7 +135,7 @@ class TurnModel:
         try:
             os.replace(tmp, folder)
         except OSError:                                  # built meanwhile by another process
-            pass
+            shutil.rmtree(tmp, ignore_errors=True)
         return folder
 
     @classmethod
