@@ -17,6 +17,7 @@ reference in focus, against ``Searcher.composed`` on the same index: Hit@10 and 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,7 +202,8 @@ def play(agent: ShoppingAgent, script: Script, vocabulary: Vocabulary, seen: Del
         products = [index.product(c.id) for c in answer.cards if c.id in index]
         predicted = predicted_slots(run, vocabulary)
         ok = all(check(t, answer, products, refs_before) for t in turn.checks)
-        rows.append({"intent": answer.trace.intent, "intent_ok": answer.trace.intent == turn.intent,
+        rows.append({"want": turn.intent, "intent": answer.trace.intent,
+                     "intent_ok": answer.trace.intent == turn.intent,
                      "tp": len(predicted & turn.slots), "fp": len(predicted - turn.slots),
                      "fn": len(turn.slots - predicted),
                      "ref_ok": None if not turn.refs else (None not in want and got == want),
@@ -314,7 +316,9 @@ def run(ctx: Context) -> SuiteResult:
              "turn success": success, "conversation success": conv,
              "understanding ms": {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95))},
              "decided by": {k: sum(r["decided_by"] == k for r in rows) for k in
-                            sorted({r["decided_by"] for r in rows})}}
+                            sorted({r["decided_by"] for r in rows})},
+             "confusions": dict(Counter(f"{r['want']} -> {r['intent']}" for r in rows
+                                        if not r["intent_ok"]).most_common(8))}
         metrics["planners"][mode] = m
         table.append([mode, f"{len(by_conv)}/{len(rows)}", f"{intent[0]:.3f}±{intent[1]:.3f}",
                       f"{p:.3f}/{r_:.3f}/{f1:.3f}±{f1_ci:.3f}", f"{ref[0]:.3f}±{ref[1]:.3f}",
@@ -361,5 +365,7 @@ def run(ctx: Context) -> SuiteResult:
                f"Model planner: turn success {model['turn success'][0]:.3f}, intent "
                f"{model['intent accuracy'][0]:.3f}, p95 {model['understanding ms']['p95']:.1f} ms.",
                f"Composed queries understood as a refinement by the model: "
-               f"{composed['understood as a refinement']:.3f}."],
+               f"{composed['understood as a refinement']:.3f}.",
+               "Model planner's most frequent intent confusions (wanted -> decided): " +
+               "; ".join(f"{k} ({v}x)" for k, v in model["confusions"].items())],
         plots=[plot])
