@@ -105,8 +105,8 @@ def resolve(reference: str | None, state: Conversation, index: ProductIndex) -> 
         if not state.shown:
             raise UnresolvedReference(NOTHING_SHOWN)
         if position >= len(state.shown):
-            raise UnresolvedReference(f"I only showed {len(state.shown)} products; which one do you mean "
-                                  f"(1 to {len(state.shown)})?")
+            shown = f"{len(state.shown)} product" + ("s" if len(state.shown) > 1 else "")
+            raise UnresolvedReference(f"I only showed {shown}; which one do you mean (1 to {len(state.shown)})?")
         return state.shown[position]
     kind = _kind_named(text, state, index)
     if kind is not None:
