@@ -96,11 +96,13 @@ def test_agent_suite_scores_planners_on_generated_conversations(tmp_path, myntra
     out = tmp_path / "report"
     done = run_eval(out, myntra, "--suite", "agent", "--quick", "--limit", "300")
     suite = json.loads((out / "metrics.json").read_text())["agent"]
-    assert set(suite["metrics"]) == {"parser", "auto", "llm"}
+    assert set(suite["metrics"]) == {"parser", "model", "auto", "llm"}
     parser = suite["metrics"]["parser"]
     assert parser["conversations"] == 12 and parser["turns"] == 12 * suite["config"]["turns per conversation"]
     assert parser["intent accuracy, templated"][0] >= 0.9      # the parser reads its own templates
     assert parser["decided by"] == {"parser": parser["turns"]}       # no LLM without asking
+    model = suite["metrics"]["model"]
+    assert model["decided by"] == {"model": model["turns"]} and model["intent accuracy, templated"][0] >= 0.9
     for m in suite["metrics"].values():
         assert 0 <= m["tool-call validity"][0] <= 1 and m["turn latency (s)"]["p95"] > 0
     assert suite["metrics"]["llm"]["decided by"].get("llm", 0) > 0   # the LLM planned turns
