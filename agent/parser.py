@@ -60,6 +60,12 @@ THANKS = _re(r"^\W*(?:thanks?(?: you| a lot| so much)?|thx|ty|cheers|great|cool|
 INSTRUCTION = _re(r"\b(ignore (?:all |any |the |your )?(?:previous |prior |above )?(?:instructions|rules)|"
                   r"system prompt|you are now|disregard|jailbreak|developer mode)\b")
 PHOTO_WORD = _re(r"\b(photo|picture|image|pic)\b")
+# Intents a pattern decides alone, in order of precedence: before the rules about values and the
+# screen, then after them.
+DECISIVE = (("search", INSTRUCTION), ("help", GREETING), ("help", THANKS), ("reset", RESET),
+            ("compare", COMPARE), ("explain", EXPLAIN), ("complete_look", COMPLETE),
+            ("show_cluster", CLUSTER), ("exclude", EXCLUDE), ("refine", REFINE))
+WEAKER = (("similar_to", SIMILAR), ("recommend_for_user", RECOMMEND), ("select", SELECT))
 POSITION = re.compile(r"(?<![\d#.,₹$])\b([1-9]|10)\b(?![\d.,]|\s*(?:k\b|%|rs\b|inr\b|rupees|bucks|year|yr))")
 REFERENCE = re.compile(ORDINAL.pattern + "|" + NUMBERED.pattern)
 FIRST_N = _re(r"\b(?:first|top) (two|three|four|2|3|4)\b")
@@ -111,10 +117,7 @@ class Parser:
         """The tool a turn asks for ("help" for small talk), or ``None`` when no pattern says."""
         if not t:
             return "search" if state.photo_turn == state.turns else None
-        for intent, pattern in ((("search", INSTRUCTION), ("help", GREETING), ("help", THANKS),
-                                 ("reset", RESET), ("compare", COMPARE), ("explain", EXPLAIN),
-                                 ("complete_look", COMPLETE), ("show_cluster", CLUSTER),
-                                 ("exclude", EXCLUDE), ("refine", REFINE))):
+        for intent, pattern in DECISIVE:
             if pattern.search(t):
                 return intent
         on_screen = bool(state.focus or state.shown)
@@ -124,8 +127,7 @@ class Parser:
             return "refine"
         if CHEAPER.search(t) and state.last_search and state.shown:
             return "filter"
-        for intent, pattern in (("similar_to", SIMILAR), ("recommend_for_user", RECOMMEND),
-                                ("select", SELECT)):
+        for intent, pattern in WEAKER:
             if pattern.search(t):
                 return intent
         found = self.filters_in(t, mod)
