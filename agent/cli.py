@@ -17,7 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--index", default=str(demo_index_dir()),
                     help="index folder (default: the demo index of `python -m retrieval demo`)")
     ap.add_argument("--planner", choices=PLANNERS, default=DEFAULT_PLANNER,
-                    help="parser only, parser then LLM for unread turns (default), or LLM first")
+                    help="keyword patterns, the trained turn model (default), the model then the "
+                         "LLM for turns it is unsure of, or LLM first")
     ap.add_argument("--explanations", choices=("llm", "template"), default="llm",
                     help="how an explained product's explanation is written")
     ap.add_argument("-k", type=int, default=6, help="products per answer")

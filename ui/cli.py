@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root-path", default=None, help="URL prefix when served behind a proxy")
     p.add_argument("--ratings", default=None, help=f"SQLite file of analyst ratings "
                                                    f"(default: FASHION_RATINGS or {default_path()})")
-    p.add_argument("--planner", choices=PLANNERS, default=DEFAULT_PLANNER)
+    p.add_argument("--planner", choices=PLANNERS, default=DEFAULT_PLANNER,
+                   help="how a chat turn is understood (see `python -m agent --help`)")
     args = p.parse_args(argv)
     from .server import launch
 
