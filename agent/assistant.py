@@ -38,11 +38,10 @@ class ShoppingAgent:
     """A conversation over one index. ``planner``: ``parser`` (keyword patterns only), ``model``
     (the trained turn model decides the intent), ``auto`` (the model, and the LLM for turns it is
     unsure of: its probability under ``unsure``) or ``llm`` (the LLM plans every turn, the parser is
-    its fallback). Slots and
-    references are filled by the parser's code for every planner but the LLM. ``explanations``: ``llm`` writes the
-    explanation of an explained product with the local model, ``template`` builds it from the
-    evidence. Every listed product carries its evidence facts and a template explanation.
-    ``explainer``: share one among sessions (it holds an encoder copy)."""
+    its fallback). Slots and references are filled by the parser's code for every planner but the
+    LLM. ``explanations``: ``llm`` writes the explanation of an explained product with the local
+    model, ``template`` builds it from the evidence. Every listed product carries its evidence facts
+    and a template explanation. ``explainer``: share one among sessions (it holds an encoder copy)."""
 
     def __init__(self, searcher: Searcher, planner: str = DEFAULT_PLANNER,
                  explanations: str = "llm", k: int = 6, llm: LocalLLM | None = None,
@@ -56,6 +55,7 @@ class ShoppingAgent:
         self.cards = CardMaker(searcher, explanations, explainer, llm)
         self.llm_timeout, self.unsure = llm_timeout, unsure
         self._planner: LLMPlanner | None = None
+        self._turn_model: TurnModel | None = None
         self.state = Conversation()
         self._photo_dir = tempfile.TemporaryDirectory(prefix="agent-photos-")
         self._lock = threading.Lock()                   # one turn at a time per conversation
@@ -64,7 +64,9 @@ class ShoppingAgent:
     @property
     def turn_model(self) -> TurnModel:
         """The trained turn model of this index's text tower (built on first use, then cached)."""
-        return TurnModel.for_encoder(self.searcher.encoder)
+        if self._turn_model is None:
+            self._turn_model = TurnModel.for_encoder(self.searcher.encoder)
+        return self._turn_model
 
     @property
     def planner(self) -> LLMPlanner:
@@ -117,8 +119,9 @@ class ShoppingAgent:
     def plan(self, text: str) -> tuple[Plan, str, dict | None]:
         """The plan for ``text``, what decided it, and the LLM's record when it ran."""
         t = text.strip()
-        if INSTRUCTION.search(t) or not t or self.planner_mode == "parser":
-            why = " (instruction-like text is searched as words)" if INSTRUCTION.search(t) else ""
+        instruction = INSTRUCTION.search(t)
+        if instruction or not t or self.planner_mode == "parser":
+            why = " (instruction-like text is searched as words)" if instruction else ""
             parsed = self.parser.parse(t, self.state)
             if parsed is None:
                 return self.default_plan(t), "parser (default: search the words)", None

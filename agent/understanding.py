@@ -98,8 +98,8 @@ class TurnModel:
         distinct = sorted(set(texts))
         batches = range(0, len(distinct), BATCH)
         emb = np.vstack([self.encoder.text_tower(distinct[i:i + BATCH]) for i in
-                         (tqdm(batches, desc="turn model: encoding phrasings", unit="batch")
-                          if len(batches) > 1 else batches)])
+                         tqdm(batches, desc="turn model: encoding phrasings", unit="batch",
+                              disable=len(batches) <= 1)])
         emb = emb / np.linalg.norm(emb, axis=1, keepdims=True).clip(1e-6)
         row = {t: i for i, t in enumerate(distinct)}
         return np.hstack([emb[[row[t] for t in texts]], np.stack(flag_rows)])

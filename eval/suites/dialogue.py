@@ -39,6 +39,7 @@ from retrieval.vocabulary import Vocabulary
 from ..context import Context
 from ..stats import mean_ci
 from . import SuiteResult
+from .agent import resolved_ids
 from .composed import make_queries, value_of
 
 TEST_SET = Path(__file__).resolve().parent.parent / "data" / "dialogue_test.txt"
@@ -113,11 +114,19 @@ def load_test_set(path: Path = TEST_SET) -> list[Script]:
     return scripts
 
 
+def check_refs(token: str) -> list[str]:
+    """The refs a shows= / hides= check names ("shows=@1,@focus" -> ["1", "focus"])."""
+    return token[6:].replace("@", "").split(",") if token.startswith(("shows=", "hides=")) else []
+
+
+def listed(value) -> list:
+    """One value or several as a list."""
+    return [value] if isinstance(value, str) else list(value or [])
+
+
 def named_refs(turn: Turn) -> list[str]:
     """Every ref a turn names, in its head and in its checks ("hides=@focus")."""
-    in_checks = [r for t in turn.checks if t.startswith(("shows=", "hides="))
-                 for r in t[6:].replace("@", "").split(",")]
-    return list(dict.fromkeys(turn.refs + in_checks))
+    return list(dict.fromkeys(turn.refs + [r for t in turn.checks for r in check_refs(t)]))
 
 
 def expected_ref(ref: str, state) -> str | None:
@@ -134,19 +143,18 @@ def predicted_slots(run, vocabulary: Vocabulary) -> set[tuple[str, str]]:
     args, out = run.args, set()
     names = {"article_type": "type", "gender": "gender", "colour": "colour"}
     for name, slot in names.items():
-        for v in ([args[name]] if isinstance(args.get(name), str) else args.get(name) or []):
-            out.add((slot, v))
+        out |= {(slot, v) for v in listed(args.get(name))}
     for bound in ("price_min", "price_max"):
         if args.get(bound) is not None:
             out.add((bound, f"{float(args[bound]):g}"))
-    if run.name == "complete_look" and args.get("category"):
-        for v in [args["category"]] if isinstance(args["category"], str) else args["category"]:
-            out.add(("type" if v in vocabulary.values("article_type") else "category", v))
+    if run.name == "complete_look":
+        types = vocabulary.values("article_type")
+        out |= {("type" if v in types else "category", v) for v in listed(args.get("category"))}
     if run.name == "refine":
         mod = vocabulary.parse(args.get("modifier", ""))
         for f, v in mod.values.items():
             slot = {"article_type": "type"}.get(f, f)
-            out |= {(slot, x) for x in ([v] if isinstance(v, str) else v)}
+            out |= {(slot, x) for x in listed(v)}
         if mod.price in ("cheaper", "pricier"):
             out.add(("price", mod.price))
     return out
@@ -170,7 +178,7 @@ def check(token: str, answer, products: list, want_refs: dict[str, str]) -> bool
     if token.startswith("says~"):
         return re.search(words(token[5:]), answer.message, re.IGNORECASE) is not None
     if token.startswith(("shows=", "hides=")):
-        refs = [want_refs.get(r) for r in token[6:].replace("@", "").split(",")]
+        refs = [want_refs.get(r) for r in check_refs(token)]
         if any(r is None for r in refs):
             return False
         return all(r in ids for r in refs) if token.startswith("shows") else all(r not in ids for r in refs)
@@ -195,9 +203,7 @@ def play(agent: ShoppingAgent, script: Script, vocabulary: Vocabulary, seen: Del
         want = [refs_before[r] for r in turn.refs]
         answer = agent.turn(turn.text)
         run = answer.trace.tools[0] if answer.trace.tools else None
-        resolved = (run.resolved or {}) if run else {}
-        got = resolved["products"] if "products" in resolved else \
-            [resolved["product"]] if "product" in resolved else []
+        got = resolved_ids(run) if run and run.resolved else []
         index = agent.searcher.index
         products = [index.product(c.id) for c in answer.cards if c.id in index]
         predicted = predicted_slots(run, vocabulary)
