@@ -10,7 +10,7 @@ import numpy as np
 
 from retrieval.alignment import text_to_image_scores, train_alignment
 from retrieval.build import DEFAULT_FUSION
-from retrieval.embed import Features, project, tower_features
+from retrieval.embed import Captions, Features, caption_features, project, tower_features
 from retrieval.encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
 from retrieval.fusion import Fusion, create_fusion, item_labels
 from retrieval.index import ProductIndex
@@ -33,6 +33,7 @@ class Context:
         self.seed = seed
         self.encoder_spec = encoder
         self.index_dir = index_dir            # a built index given with --index (served by `load`)
+        self._trained: dict[tuple[str, bool], tuple[ClipEncoder, Features]] = {}
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -47,6 +48,11 @@ class Context:
         return tower_features(self.catalog.products, self.base_encoder, report=self.catalog.report)
 
     @cached_property
+    def captions(self) -> Captions:
+        """Text-tower features of every product's captions (title, kind, look, canonical text)."""
+        return caption_features(self.catalog.products, self.base_encoder)
+
+    @cached_property
     def split(self) -> Split:
         return holdout_split([p.id for p in self.catalog.products], 0.2, self.seed)
 
@@ -56,9 +62,25 @@ class Context:
         enc = copy.deepcopy(self.base_encoder)
         if enc.towers.locked:
             self.alignment_before = text_to_image_scores(enc, self.features.subset(self.split.test))
-            train_alignment(enc, self.features.subset(self.split.train), seed=self.seed)
+            train_alignment(enc, self.features.subset(self.split.train),
+                            self.captions.subset(self.split.train), seed=self.seed)
             self.alignment_after = text_to_image_scores(enc, self.features.subset(self.split.test))
         return enc
+
+    def trained(self, spec: str, captions: bool = True) -> tuple[ClipEncoder, Features]:
+        """An encoder of architecture ``spec`` trained on the training split (on several captions
+        per product, or the canonical text only) and the catalogue's embeddings under it."""
+        if spec == self.encoder_spec and captions:
+            return self.encoder, self.embeddings
+        key = (spec, captions)
+        if key not in self._trained:
+            enc = create_encoder(spec)
+            feats = tower_features(self.catalog.products, enc, report=self.catalog.report)
+            train = self.split.train
+            caps = caption_features(self.catalog.products, enc).subset(train) if captions else None
+            train_alignment(enc, feats.subset(train), caps, seed=self.seed)
+            self._trained[key] = enc, project(feats, enc)
+        return self._trained[key]
 
     @cached_property
     def embeddings(self) -> Features:

@@ -13,7 +13,7 @@ import torch
 from open_clip.loss import ClipLoss
 from tqdm.auto import trange
 
-from .embed import Features
+from .embed import Captions, Features
 from .encoders import ClipEncoder
 from .metrics import recall_at_k, reciprocal_rank, target_ranks
 
@@ -44,33 +44,65 @@ def text_to_image_scores(encoder: ClipEncoder, feats: Features) -> AlignmentScor
                            float(reciprocal_rank(ranks).mean()), len(rows))
 
 
-def train_alignment(encoder: ClipEncoder, train: Features, epochs: int = 30,
-                    batch_size: int = 1024, lr: float = 2e-3, weight_decay: float = 0.05,
+def _caption_sampler(captions: Captions, n: int, gen: torch.Generator):
+    """Draws one caption per product each call: a (n,) tensor of caption rows."""
+    order = np.argsort(captions.owner, kind="stable")
+    counts = np.bincount(captions.owner, minlength=n)
+    if (counts == 0).any():
+        raise ValueError(f"{int((counts == 0).sum())} products have no caption")
+    starts = torch.from_numpy(np.concatenate([[0], np.cumsum(counts)[:-1]]))
+    counts_t, order_t = torch.from_numpy(counts), torch.from_numpy(order)
+    return lambda: order_t[starts + (torch.rand(n, generator=gen) * counts_t).long()]
+
+
+def train_alignment(encoder: ClipEncoder, train: Features, captions: Captions | None = None,
+                    epochs: int | None = None, batch_size: int = 1024, lr: float = 2e-3,
+                    trunk_lr: float = 2e-4, weight_decay: float = 0.05,
                     seed: int = 0) -> list[float]:
-    """Train ``encoder``'s projections (and logit scale) in place; returns the loss per epoch."""
+    """Train ``encoder``'s projections (its trained trunk stages, and the logit scale) in place;
+    returns the loss per epoch.
+
+    ``captions`` (of the rows of ``train``): each epoch pairs every photo with one of its
+    product's captions drawn at random; without them, with the product's canonical text.
+    ``epochs`` defaults to 30, or 10 when trunk stages are trained (each epoch costs more).
+    """
     if not encoder.towers.locked:
         raise ValueError(f"{encoder.name}: alignment training needs locked towers (a LiT model)")
-    rows = np.flatnonzero(train.has_image & train.has_text)
+    if captions is None:
+        keep = np.flatnonzero(train.has_text)
+        captions = Captions(train.text[keep], keep)
+    has_caption = np.bincount(captions.owner, minlength=len(train)) > 0
+    rows = np.flatnonzero(train.has_image & has_caption)
     if len(rows) < 2:
         raise ValueError("alignment training needs at least two products with both image and text")
+    captions = captions.subset(rows)
+    epochs = epochs or (10 if encoder.towers.trained_stages else 30)
     img = torch.from_numpy(train.image[rows])
-    txt = torch.from_numpy(train.text[rows])
+    txt = torch.from_numpy(captions.text)
+    gen = torch.Generator().manual_seed(seed)
+    draw = _caption_sampler(captions, len(rows), gen)
     model = encoder.model
-    params = [*model.visual.head.parameters(), *model.text.proj.parameters(), model.logit_scale]
+    params = encoder.trainable_parameters()
+    trunk = {id(p) for p in params} - {id(p) for p in (*model.visual.head.parameters(),
+                                                       *model.text.proj.parameters(),
+                                                       model.logit_scale)}
+    groups = [{"params": [p for p in params if id(p) not in trunk], "lr": lr},
+              {"params": [p for p in params if id(p) in trunk], "lr": trunk_lr}]
     for p in params:
         p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
     steps = epochs * math.ceil(len(rows) / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[lr, trunk_lr], total_steps=steps,
+                                                pct_start=0.1)
     loss_fn = ClipLoss()
-    gen = torch.Generator().manual_seed(seed)
     history = []
     try:
         for _ in trange(epochs, desc="training alignment", unit="epoch"):
             total = 0.0
+            caption = draw()
             for batch in torch.randperm(len(rows), generator=gen).split(batch_size):
                 loss = loss_fn(encoder.project_images_t(img[batch]),
-                               encoder.project_texts_t(txt[batch]),
+                               encoder.project_texts_t(txt[caption[batch]]),
                                model.logit_scale.exp().clamp(max=100))
                 opt.zero_grad()
                 loss.backward()

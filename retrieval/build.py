@@ -15,7 +15,7 @@ from .alignment import train_alignment
 from .cache import FeatureCache
 from .clusters import ClusterMap
 from .complement import Complementarity
-from .embed import project, tower_features
+from .embed import caption_features, project, tower_features
 from .encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
 from .fusion import create_fusion, item_labels
 from .index import ProductIndex
@@ -96,7 +96,7 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
         feats = tower_features(products, encoder, cache, report=catalog.report)
     if align if align is not None else needs_alignment(encoder):
         with stats.stage("align"):
-            train_alignment(encoder, feats)
+            train_alignment(encoder, feats, caption_features(products, encoder, cache))
     with stats.stage("fuse"):
         emb = project(feats, encoder)
         fuser = create_fusion(fusion).fit(emb, item_labels(products))

@@ -142,7 +142,7 @@ def cmd_recommend(args) -> None:
 
 def cmd_train_alignment(args) -> None:
     from .alignment import text_to_image_scores, train_alignment
-    from .embed import tower_features
+    from .embed import caption_features, tower_features
     from .encoders import create_encoder
     from .ingest import load_catalog
     from .splits import holdout_split
@@ -156,7 +156,8 @@ def cmd_train_alignment(args) -> None:
     print(f"{len(split.train)} training items, {len(split.test)} held-out items "
           f"(never trained on)")
     before = text_to_image_scores(encoder, test)
-    history = train_alignment(encoder, train, epochs=args.epochs, seed=args.seed)
+    captions = caption_features(catalog.products, encoder).subset(split.train)
+    history = train_alignment(encoder, train, captions, epochs=args.epochs, seed=args.seed)
     after = text_to_image_scores(encoder, test)
     out = encoder.save(args.out)
     print(f"final training loss {history[-1]:.4f}")
@@ -293,7 +294,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="checkpoint folder")
     t.add_argument("--limit", type=int)
     add_encoder_options(t)
-    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--epochs", type=int, default=None,
+                   help="passes over the training photos (default: 30, or 10 when image stages train)")
     t.add_argument("--test-fraction", type=float, default=0.2)
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(func=cmd_train_alignment)

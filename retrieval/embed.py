@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
 from tqdm.auto import tqdm
 
 from .cache import FeatureCache, content_key
@@ -28,6 +30,40 @@ class Features:
 
     def subset(self, rows) -> Features:
         return Features(self.image[rows], self.text[rows], self.has_image[rows], self.has_text[rows])
+
+
+@dataclass
+class Captions:
+    """Text-tower features of several captions per product: caption ``j`` describes product row
+    ``owner[j]``."""
+
+    text: np.ndarray
+    owner: np.ndarray
+
+    def subset(self, rows) -> Captions:
+        """The captions of ``rows`` (row numbers), renumbered to positions in ``rows``."""
+        position = np.full(int(max(self.owner.max(initial=-1), np.max(rows, initial=-1))) + 1, -1)
+        position[np.asarray(rows)] = np.arange(len(rows))
+        keep = position[self.owner] >= 0
+        return Captions(self.text[keep], position[self.owner[keep]])
+
+
+def augmented_view(image: Image.Image, key: str, view: int) -> Image.Image:
+    """View ``view`` (1, 2, ...) of a product photo as a shopper's photo might differ from a studio
+    shot: a crop of 60-100% of the area, a mirror image half the time, and the white backdrop
+    replaced by a light grey or beige one. Fixed by (``key``, ``view``), so it can be cached."""
+    rng = np.random.default_rng(int(content_key(f"{key}:{view}")[:12], 16))
+    w, h = image.size
+    scale = rng.uniform(0.6, 1.0)
+    cw, ch = max(1, round(w * scale ** 0.5)), max(1, round(h * scale ** 0.5))
+    top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    out = TF.crop(image, top, left, ch, cw)
+    if rng.random() < 0.5:
+        out = TF.horizontal_flip(out)
+    pixels = np.asarray(out).copy()
+    backdrop = (pixels >= 235).all(axis=2)
+    pixels[backdrop] = np.array([rng.integers(205, 240)] * 3) - [0, rng.integers(0, 8), rng.integers(0, 16)]
+    return Image.fromarray(pixels)
 
 
 def _batches(items: list, size: int):
@@ -111,6 +147,23 @@ def tower_features(products: Sequence[Product], encoder: ClipEncoder,
     image, has_image = stack(image_keys, img_vecs)
     text, has_text = stack(text_keys, txt_vecs)
     return Features(image, text, has_image, has_text)
+
+
+def caption_features(products: Sequence[Product], encoder: ClipEncoder,
+                     cache: FeatureCache | None = None, batch_size: int = 256) -> Captions:
+    """Text-tower features of every product's ``captions`` (through the cache)."""
+    cache = cache or FeatureCache()
+    texts, owner = [], []
+    for row, p in enumerate(products):
+        for caption in p.captions:
+            texts.append(caption)
+            owner.append(row)
+    keys = [content_key(t) for t in texts]
+    vecs = _encode_missing(encoder.towers.text_identity, keys, dict(zip(keys, texts)).get,
+                           encoder.text_tower, cache, batch_size, "encoding captions")
+    dim = len(next(iter(vecs.values()))) if vecs else 0
+    matrix = np.stack([vecs[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
+    return Captions(matrix.astype(np.float32), np.array(owner, dtype=np.int64))
 
 
 def project(features: Features, encoder: ClipEncoder) -> Features:

@@ -54,6 +54,14 @@ class Product:
     def has_text(self) -> bool:
         return bool(self.text.strip())
 
+    @property
+    def captions(self) -> list[str]:
+        """The ways a shopper might describe this product, for training the alignment: the
+        title, gender + colour + type ("Men Navy Blue Shirts"), the canonical text."""
+        kind = " ".join(x for x in (self.gender, self.colour, self.article_type or self.subcategory)
+                        if x)
+        return list(dict.fromkeys(c for c in (self.title.strip(), kind, self.text) if c))
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

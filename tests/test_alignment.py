@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+import torch
 
 from retrieval.alignment import text_to_image_scores, train_alignment
 from retrieval.splits import LeakageError, assert_disjoint, holdout_split
@@ -31,3 +32,41 @@ def test_training_improves_held_out_text_to_image_retrieval(encoder, catalog, fe
     assert after.recall_at_10 > before.recall_at_10
     assert after.mrr > before.mrr
     assert local.projection_identity != encoder.projection_identity
+
+
+def test_captions_and_the_trained_stage_are_learned_and_the_rest_stays_frozen(catalog):
+    from retrieval.embed import caption_features, tower_features
+    from retrieval.encoders import create_encoder
+
+    local = create_encoder("lit-effnet-lite0-minilm-mlp-stage7")
+    features = tower_features(catalog.products, local)
+    split = holdout_split([p.id for p in catalog.products], 0.2)
+    captions = caption_features(catalog.products, local)
+    assert set(captions.owner.tolist()) == set(range(len(catalog.products)))
+    product = catalog.products[0]
+    assert product.captions[0] == product.title and product.text in product.captions
+    trunk = local.model.visual.trunk
+    stem, last = trunk.conv_stem.weight.clone(), trunk.conv_head.weight.clone()
+    text_layer = local.model.text.transformer.encoder.layer[-1].output.dense.weight.clone()
+    test = features.subset(split.test)
+    before = text_to_image_scores(local, test)
+    history = train_alignment(local, features.subset(split.train),
+                              captions.subset(split.train), epochs=8, batch_size=128)
+    assert history[-1] < history[0]
+    assert text_to_image_scores(local, test).recall_at_10 > before.recall_at_10
+    assert not torch.equal(trunk.conv_head.weight, last)              # the last stage learned
+    assert torch.equal(trunk.conv_stem.weight, stem)                  # the frozen tower did not
+    assert torch.equal(local.model.text.transformer.encoder.layer[-1].output.dense.weight,
+                       text_layer)
+    assert not any(p.requires_grad for p in local.model.parameters())
+
+
+def test_captions_of_a_subset_keep_their_products():
+    import numpy as np
+
+    from retrieval.embed import Captions
+
+    caps = Captions(np.arange(5, dtype=np.float32)[:, None], np.array([0, 0, 1, 2, 2]))
+    sub = caps.subset(np.array([2, 0]))
+    assert sub.owner.tolist() == [1, 1, 0, 0]          # renumbered to positions in the subset
+    assert sub.text[:, 0].tolist() == [0.0, 1.0, 3.0, 4.0]

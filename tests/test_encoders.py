@@ -18,9 +18,13 @@ def test_default_encoder_uses_packaged_weights_and_locked_towers(encoder, catalo
     # The packaged ImageNet weights are loaded: BatchNorm statistics are not the init values.
     bn = encoder.model.visual.trunk.bn1
     assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
-    # EfficientNet-Lite ends in ReLU6 before pooling: pooled tower features lie in [0, 6].
-    pooled = encoder.image_tower([open_rgb(p.image_path)[0] for p in catalog.products[:4]])
-    assert pooled.shape == (4, 1280) and pooled.min() >= 0 and pooled.max() <= 6
+    # The image tower hands over EfficientNet-Lite's pooled features (it ends in ReLU6: they lie
+    # in [0, 6]) followed by the activation maps of stage 6 (192 channels, 4 x 4 at 128 px; the
+    # stage ends in a linear projection, so they are signed).
+    feats = encoder.image_tower([open_rgb(p.image_path)[0] for p in catalog.products[:4]])
+    assert feats.shape == (4, 1280 + 192 * 4 * 4)
+    pooled, maps = feats[:, :1280], feats[:, 1280:]
+    assert pooled.min() >= 0 and pooled.max() <= 6 and maps.min() < 0 < maps.max()
     texts = encoder.encode_texts(["navy blue shirt", "red dress"])
     assert texts.shape == (2, encoder.embed_dim)
     assert np.allclose(np.linalg.norm(texts, axis=1), 1, atol=1e-5)
@@ -36,16 +40,30 @@ def test_default_encoder_uses_packaged_weights_and_locked_towers(encoder, catalo
     assert cos > 0.999
 
 
-def test_checkpoint_round_trip_is_open_clip_loadable(encoder, catalog, tmp_path):
+def test_checkpoint_round_trip(encoder, catalog, tmp_path):
     folder = encoder.save(tmp_path / "ckpt")
     again = create_encoder(folder)
     image = open_rgb(catalog.products[0].image_path)[0]
     assert np.allclose(again.encode_images([image]), encoder.encode_images([image]), atol=1e-5)
     assert again.projection_identity == encoder.projection_identity
+    assert again.towers == encoder.towers
+    # The model itself computes the same vectors from pixels (Grad-CAM runs it that way).
+    with torch.no_grad():
+        whole = encoder.model.encode_image(encoder.preprocess(image)[None], normalize=True)
+    assert np.allclose(whole.numpy(), encoder.encode_images([image]), atol=1e-5)
+
+
+def test_open_clip_architectures_save_checkpoints_open_clip_loads(catalog, tmp_path):
+    """An architecture open_clip computes by itself (here with a trained last stage) is saved
+    as a checkpoint plain open_clip loads and runs to the same vectors."""
+    staged = create_encoder("lit-effnet-lite0-minilm-mlp-stage7")
+    folder = staged.save(tmp_path / "ckpt")
+    image = open_rgb(catalog.products[0].image_path)[0]
     plain = open_clip.create_model(f"local-dir:{folder}").eval()
     with torch.no_grad():
-        feats = plain.encode_image(encoder.preprocess(image)[None], normalize=True).numpy()
-    assert np.allclose(feats, encoder.encode_images([image]), atol=1e-4)
+        feats = plain.encode_image(staged.preprocess(image)[None], normalize=True).numpy()
+    assert np.allclose(feats, staged.encode_images([image]), atol=1e-4)
+    assert np.allclose(create_encoder(folder).encode_images([image]), feats, atol=1e-4)
 
 
 def test_feature_cache_reencodes_only_new_content(encoder, catalog, tmp_path):
@@ -85,3 +103,28 @@ def test_a_bad_image_is_reported_and_the_product_keeps_its_text(encoder, catalog
     assert feats.has_text.tolist() == [True, True]
     assert [(i.product_id, i.field) for i in report.issues] == [(products[0].id, "image")]
     assert "corrupt" in report.issues[0].reason
+
+
+def test_encoders_without_trained_stages_hand_over_pooled_features(catalog):
+    linear = create_encoder("lit-effnet-lite0-minilm")
+    pooled = linear.image_tower([open_rgb(p.image_path)[0] for p in catalog.products[:4]])
+    # EfficientNet-Lite ends in ReLU6 before pooling: pooled tower features lie in [0, 6].
+    assert pooled.shape == (4, 1280) and pooled.min() >= 0 and pooled.max() <= 6
+
+
+def test_a_tower_split_before_the_trained_stage_computes_the_whole_model(catalog):
+    """Tower then projection (the trained stage, pooling, the MLP head) equals open_clip's own
+    forward pass, and each split of the image tower has its own cache identity."""
+    staged = create_encoder("lit-effnet-lite0-minilm-mlp-stage7")
+    images = [open_rgb(p.image_path)[0] for p in catalog.products[:3]]
+    maps = staged.image_tower(images)
+    assert staged.towers.trained_stages == 1 and staged.map_shape == (192, 4, 4)
+    assert maps.shape == (3, 192 * 4 * 4)
+    with torch.no_grad():
+        whole = staged.model.encode_image(torch.stack([staged.preprocess(i) for i in images]),
+                                          normalize=True).numpy()
+    assert np.allclose(staged.project_images(maps), whole, atol=1e-5)
+    identities = {create_encoder(name).towers.image_identity
+                  for name in ("lit-effnet-lite0-minilm", "lit-effnet-lite0-minilm-maps",
+                               "lit-effnet-lite0-minilm-mlp-stage7")}
+    assert len(identities) == 3

@@ -119,3 +119,38 @@ def test_load_suite_serves_concurrent_sessions_without_errors(tmp_path, myntra, 
     assert m["search"]["requests"] == 2 * suite["config"]["sessions"]
     for kind in ("chat: search", "chat: filter", "chat: similar", "chat: why", "search"):
         assert m[kind]["under load"]["p95"] >= m[kind]["under load"]["p50"] > 0
+
+
+def test_kagl_and_photo_suites_compare_encoders_on_held_out_queries(tmp_path, myntra):
+    """Both encoder suites run end to end on a slice: every architecture of the ablation is
+    trained and scored, the anchors' published figures are printed beside ours, and the H&M
+    photos are scored as served."""
+    out = tmp_path / "enc"
+    done = run_eval(out, myntra, "--suite", "kagl", "--suite", "photo", "--quick", "--limit", "300")
+    assert "Marqo-FashionSigLIP (published, zero-shot)" in done.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    from eval.suites.kagl import VARIANTS
+
+    ours = metrics["kagl"]["metrics"]["ours"]
+    assert list(ours) == [name for name, _, _ in VARIANTS]
+    for scores in ours.values():
+        t2i = scores["text-to-image"]
+        assert 0 <= t2i["strict"]["R@1"] <= t2i["strict"]["R@10"] <= 1
+        assert t2i["strict"]["R@10"] <= t2i["shared"]["R@10"]   # twins can only add hits
+        assert scores["category"]["queries"] >= 2
+    photo = metrics["photo"]["metrics"]["results"]
+    assert "default encoder, fused index (as served)" in photo
+    assert all(0 <= r["P@10"] <= 1 for r in photo.values())
+    assert (out / "kagl.png").is_file() and (out / "photo.png").is_file()
+
+
+def test_every_kind_the_photo_suite_maps_to_is_a_catalogue_article_type(myntra):
+    import csv
+
+    from eval.suites.photo import kind_table
+
+    with (myntra / "styles.csv").open(newline="") as f:
+        types = {row["articleType"] for row in csv.DictReader(f)}
+    table = kind_table()
+    assert len(table) >= 40
+    assert {t for kinds in table.values() for t in kinds} <= types

