@@ -92,8 +92,9 @@ def train_alignment(encoder: ClipEncoder, train: Features, captions: Captions | 
         p.requires_grad_(True)
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
     steps = epochs * math.ceil(len(rows) / batch_size)
+    # warm up for a tenth of the steps, and for at least two (OneCycleLR needs a warm-up step)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[lr, trunk_lr], total_steps=steps,
-                                                pct_start=0.1)
+                                                pct_start=min(0.3, max(0.1, 2 / steps)))
     loss_fn = ClipLoss()
     history = []
     try:

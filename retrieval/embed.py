@@ -149,21 +149,27 @@ def tower_features(products: Sequence[Product], encoder: ClipEncoder,
     return Features(image, text, has_image, has_text)
 
 
+def text_features(texts: Sequence[str], encoder: ClipEncoder, cache: FeatureCache | None = None,
+                  batch_size: int = 256, desc: str = "encoding texts") -> np.ndarray:
+    """Text-tower features of ``texts`` (non-empty), through the cache."""
+    keys = [content_key(t) for t in texts]
+    vecs = _encode_missing(encoder.towers.text_identity, keys, dict(zip(keys, texts)).get,
+                           encoder.text_tower, cache or FeatureCache(), batch_size, desc)
+    if not keys:
+        return np.zeros((0, 0), np.float32)
+    return np.stack([vecs[k] for k in keys]).astype(np.float32)
+
+
 def caption_features(products: Sequence[Product], encoder: ClipEncoder,
-                     cache: FeatureCache | None = None, batch_size: int = 256) -> Captions:
+                     cache: FeatureCache | None = None) -> Captions:
     """Text-tower features of every product's ``captions`` (through the cache)."""
-    cache = cache or FeatureCache()
     texts, owner = [], []
     for row, p in enumerate(products):
         for caption in p.captions:
             texts.append(caption)
             owner.append(row)
-    keys = [content_key(t) for t in texts]
-    vecs = _encode_missing(encoder.towers.text_identity, keys, dict(zip(keys, texts)).get,
-                           encoder.text_tower, cache, batch_size, "encoding captions")
-    dim = len(next(iter(vecs.values()))) if vecs else 0
-    matrix = np.stack([vecs[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
-    return Captions(matrix.astype(np.float32), np.array(owner, dtype=np.int64))
+    return Captions(text_features(texts, encoder, cache, desc="encoding captions"),
+                    np.array(owner, dtype=np.int64))
 
 
 def project(features: Features, encoder: ClipEncoder) -> Features:

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from retrieval.embed import Features
+from retrieval.embed import Features, text_features
 from retrieval.encoders import DEFAULT_ENCODER, ClipEncoder
 
 from ..context import Context
@@ -74,7 +74,7 @@ def text_to_image(encoder: ClipEncoder, emb: Features, queries: dict) -> dict:
     gallery_rows = np.flatnonzero(emb.has_image)
     position = np.full(len(emb), -1)
     position[gallery_rows] = np.arange(len(gallery_rows))
-    q = encoder.encode_texts(queries["titles"])
+    q = encoder.project_texts(text_features(queries["titles"], encoder))
     gallery = emb.image[gallery_rows]
     out = {}
     for rule in ("strict", "shared"):
@@ -156,7 +156,8 @@ def run(ctx: Context) -> SuiteResult:
         encoder, emb = ctx.trained(spec, captions)
         title_emb = np.zeros_like(emb.text)
         titled = [r for r, p in enumerate(ctx.catalog.products) if p.title.strip()]
-        title_emb[titled] = encoder.encode_texts([ctx.catalog.products[r].title for r in titled])
+        title_emb[titled] = encoder.project_texts(text_features(
+            [ctx.catalog.products[r].title.strip() for r in titled], encoder))
         results[name] = {"architecture": spec, "captions": captions,
                          "text-to-image": text_to_image(encoder, emb, queries),
                          "kind queries": kind_queries(ctx, encoder, emb),
