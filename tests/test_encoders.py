@@ -128,3 +128,15 @@ def test_a_tower_split_before_the_trained_stage_computes_the_whole_model(catalog
                   for name in ("lit-effnet-lite0-minilm", "lit-effnet-lite0-minilm-maps",
                                "lit-effnet-lite0-minilm-mlp-stage7")}
     assert len(identities) == 3
+
+
+def test_photos_encoded_in_parallel_threads_get_their_own_maps(encoder, catalog):
+    """The app encodes several shoppers' photos at once: the stage maps one thread captures
+    must never end up in another thread's vector."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = [open_rgb(p.image_path)[0] for p in catalog.products[:8]]
+    alone = [encoder.encode_images([im])[0] for im in images]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda im: encoder.encode_images([im])[0], images * 4))
+    assert all(np.allclose(v, alone[i % 8], atol=1e-5) for i, v in enumerate(together))

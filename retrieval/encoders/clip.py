@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +31,11 @@ def attach_stage_maps(visual: torch.nn.Module, stage: int, image_size: int) -> i
     Forward hooks do it, so ``visual(pixels)``, Grad-CAM and the state dict keep their names.
     Returns the number of features added."""
     trunk = visual.trunk
-    captured: dict[str, torch.Tensor] = {}
+    captured = threading.local()            # sessions encode photos in parallel threads
     trunk.blocks[stage - 1].register_forward_hook(
-        lambda module, args, out: captured.__setitem__("maps", out))
+        lambda module, args, out: setattr(captured, "maps", out))
     trunk.register_forward_hook(
-        lambda module, args, out: torch.cat([out, captured.pop("maps").flatten(1)], 1))
+        lambda module, args, out: torch.cat([out, captured.maps.flatten(1)], 1))
     with torch.no_grad():
         extra = trunk(torch.zeros(1, 3, image_size, image_size)).shape[1] - trunk.num_features
     head = visual.head
