@@ -121,12 +121,13 @@ def test_load_suite_serves_concurrent_sessions_without_errors(tmp_path, myntra, 
         assert m[kind]["under load"]["p95"] >= m[kind]["under load"]["p50"] > 0
 
 
-def test_kagl_and_photo_suites_compare_encoders_on_held_out_queries(tmp_path, myntra):
-    """Both encoder suites run end to end on a slice: every architecture of the ablation is
-    trained and scored, the anchors' published figures are printed beside ours, and the H&M
-    photos are scored as served."""
+def test_encoder_suites_compare_architectures_on_held_out_queries(tmp_path, myntra):
+    """The encoder suites run end to end on a slice: every architecture of the ablation is
+    trained and scored, the anchors' published figures are printed beside ours, the H&M
+    photos are scored as served, and the default's costs are put beside the previous one's."""
     out = tmp_path / "enc"
-    done = run_eval(out, myntra, "--suite", "kagl", "--suite", "photo", "--quick", "--limit", "300")
+    done = run_eval(out, myntra, "--suite", "kagl", "--suite", "photo", "--suite", "cost",
+                    "--quick", "--limit", "300")
     assert "Marqo-FashionSigLIP (published, zero-shot)" in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     from eval.suites.kagl import VARIANTS
@@ -142,6 +143,9 @@ def test_kagl_and_photo_suites_compare_encoders_on_held_out_queries(tmp_path, my
     assert "default encoder, fused index (as served)" in photo
     assert all(0 <= r["P@10"] <= 1 for r in photo.values())
     assert (out / "kagl.png").is_file() and (out / "photo.png").is_file()
+    cost = metrics["cost"]["metrics"]
+    assert set(cost["results"]) == {"lit-effnet-lite0-minilm", "lit-effnet-lite0-minilm-maps"}
+    assert all(r["train s"] > 0 and r["photos/s"] > 0 for r in cost["results"].values())
 
 
 def test_every_kind_the_photo_suite_maps_to_is_a_catalogue_article_type(myntra):

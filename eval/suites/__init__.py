@@ -28,6 +28,7 @@ def registry() -> dict[str, Callable[[Context], SuiteResult]]:
         clusters,
         complement,
         composed,
+        cost,
         dialogue,
         explanations,
         faithfulness,
@@ -40,7 +41,8 @@ def registry() -> dict[str, Callable[[Context], SuiteResult]]:
     )
 
     return {"agent": agent.run, "alignment": alignment.run, "clusters": clusters.run,
-            "complement": complement.run, "composed": composed.run, "dialogue": dialogue.run,
-            "explanations": explanations.run, "faithfulness": faithfulness.run,
+            "complement": complement.run, "composed": composed.run, "cost": cost.run,
+            "dialogue": dialogue.run, "explanations": explanations.run,
+            "faithfulness": faithfulness.run,
             "kagl": kagl.run, "latency": latency.run, "load": load.run, "personal": personal.run,
             "photo": photo.run, "retrieval": retrieval.run}

@@ -1,0 +1,72 @@
+"""What an encoder architecture costs, each against the previous default in the same run:
+training the alignment on the catalogue from a warm feature cache, encoding photos and captions
+without the cache (build throughput), query latency, and the cached features' size."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from retrieval.alignment import train_alignment
+from retrieval.embed import caption_features, tower_features
+from retrieval.encoders import DEFAULT_ENCODER, create_encoder
+from retrieval.ingest import open_rgb
+
+from ..context import Context
+from . import SuiteResult
+from .latency import TEXT_QUERIES, timed_ms
+
+BASELINE = "lit-effnet-lite0-minilm"       # the default before the kagl ablation
+SAMPLE = 256                                # photos and products encoded without the cache
+
+
+def measure(ctx: Context, spec: str) -> dict:
+    encoder = create_encoder(spec)
+    products = ctx.catalog.products
+    train = ctx.split.train
+    feats = tower_features(products, encoder, report=ctx.catalog.report)     # warm
+    start = time.perf_counter()
+    captions = caption_features(products, encoder).subset(train)              # warm
+    train_alignment(encoder, feats.subset(train), captions, seed=ctx.seed)
+    train_s = time.perf_counter() - start
+    sample = [p for p in products if p.has_image][:SAMPLE]
+    images = [open_rgb(p.image_path)[0] for p in sample]
+    start = time.perf_counter()
+    for i in range(0, len(images), 64):
+        encoder.image_tower(images[i:i + 64])
+    image_rate = len(images) / (time.perf_counter() - start)
+    texts = [c for p in sample for c in p.captions]
+    start = time.perf_counter()
+    for i in range(0, len(texts), 256):
+        encoder.text_tower(texts[i:i + 256])
+    caption_rate = len(sample) / (time.perf_counter() - start)
+    photo_ms = timed_ms(lambda i: encoder.encode_images([images[i % len(images)]]), 100)
+    text_ms = timed_ms(lambda i: encoder.encode_texts([TEXT_QUERIES[i % len(TEXT_QUERIES)]]), 100)
+    return {"train s": train_s, "photos/s": image_rate, "products' captions/s": caption_rate,
+            "photo query ms p50": float(np.median(photo_ms)),
+            "text query ms p50": float(np.median(text_ms)),
+            "cached bytes per photo": int(feats.image.shape[1] * 4),
+            "training photos": int(feats.has_image[train].sum())}
+
+
+def run(ctx: Context) -> SuiteResult:
+    specs = [BASELINE] + ([DEFAULT_ENCODER] if DEFAULT_ENCODER != BASELINE else [])
+    results = {spec: measure(ctx, spec) for spec in specs}
+    base = results[BASELINE]
+    columns = ["encoder", *base]
+    rows = [[spec, *(f"{v:.3g}" if isinstance(v, float) else v for v in r.values())]
+            for spec, r in results.items()]
+    ratios = {spec: {k: r[k] / base[k] for k in r if k != "training photos"}
+              for spec, r in results.items()}
+    rows += [[f"{spec} / {BASELINE}", *(f"{ratios[spec][k]:.2f}" for k in base
+                                       if k != "training photos"), ""]
+             for spec in specs[1:]]
+    return SuiteResult(
+        "cost",
+        {"items": len(ctx.catalog), "sample": SAMPLE, "seed": ctx.seed},
+        columns, rows, {"results": results, "ratios": ratios},
+        notes=[f"train s: the alignment (captions: title, kind, canonical text) on the training "
+               f"split, tower features and caption features already cached; photos/s and "
+               f"products' captions/s: {SAMPLE} products encoded without the cache (the build's "
+               "encode stage); query ms: one photo or text query encoded, median of 100. "
+               "Both encoders measured one after the other in this run."])
