@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torchvision.transforms.v2.functional as TF
-from PIL import Image
 from tqdm.auto import tqdm
 
 from .cache import FeatureCache, content_key
@@ -46,24 +44,6 @@ class Captions:
         position[np.asarray(rows)] = np.arange(len(rows))
         keep = position[self.owner] >= 0
         return Captions(self.text[keep], position[self.owner[keep]])
-
-
-def augmented_view(image: Image.Image, key: str, view: int) -> Image.Image:
-    """View ``view`` (1, 2, ...) of a product photo as a shopper's photo might differ from a studio
-    shot: a crop of 60-100% of the area, a mirror image half the time, and the white backdrop
-    replaced by a light grey or beige one. Fixed by (``key``, ``view``), so it can be cached."""
-    rng = np.random.default_rng(int(content_key(f"{key}:{view}")[:12], 16))
-    w, h = image.size
-    scale = rng.uniform(0.6, 1.0)
-    cw, ch = max(1, round(w * scale ** 0.5)), max(1, round(h * scale ** 0.5))
-    top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-    out = TF.crop(image, top, left, ch, cw)
-    if rng.random() < 0.5:
-        out = TF.horizontal_flip(out)
-    pixels = np.asarray(out).copy()
-    backdrop = (pixels >= 235).all(axis=2)
-    pixels[backdrop] = np.array([rng.integers(205, 240)] * 3) - [0, rng.integers(0, 8), rng.integers(0, 16)]
-    return Image.fromarray(pixels)
 
 
 def _batches(items: list, size: int):
