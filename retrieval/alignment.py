@@ -82,12 +82,9 @@ def train_alignment(encoder: ClipEncoder, train: Features, captions: Captions | 
     gen = torch.Generator().manual_seed(seed)
     draw = _caption_sampler(captions, len(rows), gen)
     model = encoder.model
-    params = encoder.trainable_parameters()
-    trunk = {id(p) for p in params} - {id(p) for p in (*model.visual.head.parameters(),
-                                                       *model.text.proj.parameters(),
-                                                       model.logit_scale)}
-    groups = [{"params": [p for p in params if id(p) not in trunk], "lr": lr},
-              {"params": [p for p in params if id(p) in trunk], "lr": trunk_lr}]
+    heads, trunk = encoder.trainable_parameters()
+    params = heads + trunk
+    groups = [{"params": heads, "lr": lr}, {"params": trunk, "lr": trunk_lr}]
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)

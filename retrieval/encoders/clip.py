@@ -98,12 +98,12 @@ class ClipEncoder:
                 if k.startswith(("visual.head.", "text.proj.", *self._trained_trunk_prefixes()))
                 or k == "logit_scale"}
 
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        """What alignment training updates: the projections, the trained trunk stages, the
-        logit scale."""
-        trunk = [p for m in self._trained_trunk_modules() for p in m.parameters()]
-        return [*self.model.visual.head.parameters(), *self.model.text.proj.parameters(), *trunk,
-                self.model.logit_scale]
+    def trainable_parameters(self) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+        """What alignment training updates: (the projections and the logit scale, the trained
+        trunk stages)."""
+        heads = [*self.model.visual.head.parameters(), *self.model.text.proj.parameters(),
+                 self.model.logit_scale]
+        return heads, [p for m in self._trained_trunk_modules() for p in m.parameters()]
 
     # The trunk is a timm EfficientNet: conv_stem, bn1, blocks (stages), conv_head, bn2.
     def _frozen_trunk_modules(self) -> list[torch.nn.Module]:
