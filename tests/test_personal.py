@@ -71,7 +71,7 @@ def test_item_and_user_knn_follow_co_purchases():
         assert scores[1, 4] > scores[1, 2]                                   # user 4 -> item 4
 
 
-def test_multimodal_model_learns_taste_from_content(features, catalog):
+def test_multimodal_model_learns_taste_from_content(features, catalog, encoder):
     """Two groups of users buy two article types; held-out items of a user's type must outrank
     the other type, including items that have only a photo and were never bought."""
     types = np.array([p.article_type for p in catalog.products])
@@ -85,7 +85,7 @@ def test_multimodal_model_learns_taste_from_content(features, catalog):
     matrix = interaction_matrix(users, items, 40, len(types))
     has_text = features.has_text.copy()
     has_text[test_a[:5]] = False                     # photo only
-    content = ItemContent(features.image, features.text, np.zeros(len(types), int),
+    content = ItemContent(encoder.pooled(features.image), features.text, np.zeros(len(types), int),
                           features.has_image, has_text)
     model = MultimodalRecommender(content, n_categories=0, dim=32, epochs=30, seed=0).fit(matrix)
     assert model.losses[-1] < model.losses[0]
@@ -98,12 +98,12 @@ def test_multimodal_model_learns_taste_from_content(features, catalog):
     assert torch.all(w[:, 2] == 0) and torch.allclose(w.sum(1), torch.ones(5))
 
 
-def test_model_history_is_recency_weighted(features, catalog):
+def test_model_history_is_recency_weighted(features, catalog, encoder):
     import scipy.sparse as sp
 
     m = toy_matrix()
     days = sp.csr_matrix((np.array([10, 20, 40], np.float32), ([0, 0, 0], [0, 1, 5])), shape=m.shape)
-    content = ItemContent(features.image[:7], features.text[:7], np.zeros(7, int),
+    content = ItemContent(encoder.pooled(features.image[:7]), features.text[:7], np.zeros(7, int),
                           features.has_image[:7], features.has_text[:7])
     model = MultimodalRecommender(content, 0, days=days, day_half_life=20)
     w = model._history_weights(m).toarray()

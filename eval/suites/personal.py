@@ -98,7 +98,7 @@ def run(ctx: Context) -> SuiteResult:
     feats = hm.features
     types = sorted({p.article_type for p in products if p.article_type})
     type_id = {t: i + 1 for i, t in enumerate(types)}
-    content = ItemContent(feats.image, feats.text,
+    content = ItemContent(hm.base_encoder.pooled(feats.image), feats.text,
                           np.array([type_id.get(p.article_type, 0) for p in products]),
                           feats.has_image, feats.has_text)
     methods = [RandomScores(ctx.seed), MostPopular(), ItemKNN(), UserKNN(),

@@ -70,6 +70,7 @@ def _tower_spec(model_cfg: dict, preprocess_cfg: dict, image_id: str, text_id: s
         text_identity=short_hash(json.dumps([text, text_id], sort_keys=True)),
         locked=True,
         trained_stages=trained_stages,
+        stage_maps=maps_stage,
     )
 
 

@@ -54,6 +54,7 @@ class TowerSpec:
     text_identity: str
     locked: bool            # towers frozen: only the projections differ between checkpoints
     trained_stages: int = 0  # trailing image-trunk stages trained with the projections
+    stage_maps: int = 0      # the stage whose maps follow the pooled features in the tower's output
 
 
 class ClipEncoder:
@@ -152,6 +153,13 @@ class ClipEncoder:
         tokens, mask = tokens[:, :width], mask[:, :width]
         out = text.transformer(input_ids=tokens, attention_mask=mask)
         return text.pooler(out, mask).float().numpy()
+
+    def pooled(self, image_feats: np.ndarray) -> np.ndarray:
+        """The trunk's pooled features within image-tower features (the compact description of a
+        photo that content models such as PixelRec take), whatever follows them."""
+        if self.towers.stage_maps:
+            return image_feats[:, :self.model.visual.trunk.num_features]
+        return image_feats
 
     # -- projections ------------------------------------------------------------------------
     def project_images_t(self, feats: torch.Tensor) -> torch.Tensor:
