@@ -49,7 +49,7 @@ class Context:
 
     @cached_property
     def captions(self) -> Captions:
-        """Text-tower features of every product's captions (title, kind, look, canonical text)."""
+        """Text-tower features of every product's captions (title, kind, canonical text)."""
         return caption_features(self.catalog.products, self.base_encoder)
 
     @cached_property
