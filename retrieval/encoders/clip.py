@@ -119,12 +119,9 @@ class ClipEncoder:
         return [*trunk.blocks[-n:], trunk.conv_head, trunk.bn2]
 
     def _trained_trunk_prefixes(self) -> tuple[str, ...]:
-        n = self.towers.trained_stages
-        if not n:
-            return ()
-        first = len(self.model.visual.trunk.blocks) - n
-        return (*(f"visual.trunk.blocks.{i}." for i in range(first, first + n)),
-                "visual.trunk.conv_head.", "visual.trunk.bn2.")
+        """State-dict prefixes of the trained trunk stages (derived from the modules)."""
+        names = {id(m): name for name, m in self.model.named_modules()}
+        return tuple(names[id(m)] + "." for m in self._trained_trunk_modules())
 
     # -- towers -----------------------------------------------------------------------------
     @torch.no_grad()
