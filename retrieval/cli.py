@@ -28,15 +28,16 @@ def _filters(args):
 def cmd_build(args) -> None:
     from .build import BuildStats, build_index
     from .encoders import create_encoder
+    from .ingest import IngestReport, load_catalog
 
     stats = BuildStats()
     with stats.stage("load encoder"):
         encoder = create_encoder(args.encoder, args.pretrained, args.text_tower)
-    index = build_index(args.catalog, args.out, limit=args.limit, encoder=encoder,
+    with stats.stage("ingest"):
+        catalog = load_catalog(args.catalog, limit=args.limit, image_roots=args.images)
+    index = build_index(catalog, args.out, limit=args.limit, encoder=encoder,
                         fusion=args.fusion, align=False if args.no_align else None, stats=stats)
     print(f"indexed {len(index)} products into {args.out} ({index.generation.name})")
-    from .ingest import IngestReport
-
     print(stats.summary())
     print("ingest report:", index.load_part(IngestReport).summary())
     print(f"every reported row: {index.part_path(IngestReport)}")
@@ -175,7 +176,7 @@ def cmd_add(args) -> None:
 
     index = ProductIndex.load(args.index)
     encoder = load_index_encoder(index)
-    catalog = load_catalog(args.catalog, limit=args.limit)
+    catalog = load_catalog(args.catalog, limit=args.limit, image_roots=args.images)
     emb = embed_products(catalog.products, encoder, report=catalog.report)
     index.add(catalog.products, emb)
     gen = index.save(args.index, [catalog.report])
@@ -228,6 +229,12 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--price-max", type=float)
 
 
+def add_images_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--images", action="append", default=[], metavar="FOLDER",
+                   help="a folder the catalogue's image paths may point into besides the "
+                        "catalogue's own (repeatable); paths leading anywhere else are not read")
+
+
 def add_encoder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", default=DEFAULT_ENCODER,
                    help="architecture name, checkpoint folder, or open_clip model name")
@@ -244,6 +251,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--catalog", required=True, help="catalogue folder or CSV/JSONL file")
     b.add_argument("--out", required=True, help="index folder (created or updated atomically)")
     b.add_argument("--limit", type=int, help="index only the first N products")
+    add_images_option(b)
     add_encoder_options(b)
     b.add_argument("--fusion", default=None, choices=["concat", "weighted", "projection"])
     b.add_argument("--no-align", action="store_true",
@@ -304,6 +312,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--index", required=True)
     a.add_argument("--catalog", required=True)
     a.add_argument("--limit", type=int)
+    add_images_option(a)
     a.set_defaults(func=cmd_add)
 
     r = sub.add_parser("remove", help="remove products from an index")

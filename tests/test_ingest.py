@@ -179,3 +179,46 @@ def test_image_paths_are_absolute_for_a_relative_catalogue_path(myntra, monkeypa
     catalog = load_catalog(os.path.relpath(myntra), limit=20)
     paths = [p.image_path for p in catalog.products if p.image_path]
     assert paths and all(os.path.isabs(p) and os.path.isfile(p) for p in paths)
+
+
+def test_photos_outside_the_catalogue_folder_are_reported_and_never_read(tmp_path):
+    """A shop's file cannot make the assistant read (and show) files elsewhere on the server."""
+    shop, elsewhere = tmp_path / "shop", tmp_path / "media"
+    shop.mkdir(), elsewhere.mkdir()
+    save(Image.new("RGB", (40, 40), "white"), shop / "a.jpg")
+    save(Image.new("RGB", (40, 40), "red"), elsewhere / "b.jpg")
+    (shop / "link.jpg").symlink_to(elsewhere / "b.jpg")
+    (shop / "catalog.csv").write_text(
+        "id,title,image\n"
+        "a,Linen shirt,a.jpg\n"
+        f"b,Red scarf,{elsewhere / 'b.jpg'}\n"
+        "c,Red cap,../media/b.jpg\n"
+        "d,Red belt,link.jpg\n"
+        "e,Password,/etc/passwd\n")
+    catalog = load_catalog(shop)
+    products = catalog.by_id()
+    assert set(products) == set("abcde") and products["a"].has_image
+    assert not any(products[p].has_image for p in "bcde")
+    outside = [i for i in catalog.report.issues if "outside the catalogue folder" in i.reason]
+    assert sorted(i.product_id for i in outside) == list("bcde")
+    # a folder the shop names is allowed
+    allowed = load_catalog(shop, image_roots=[elsewhere]).by_id()
+    assert all(allowed[p].has_image for p in "abcd") and not allowed["e"].has_image
+
+
+def test_a_stray_quote_or_bad_bytes_never_swallow_the_rows_after_them(tmp_path):
+    save(Image.new("RGB", (40, 40), "white"), tmp_path / "a.jpg")
+    (tmp_path / "catalog.csv").write_bytes(
+        b"id,title,image,price\n"
+        b'a,"Linen shirt,a.jpg,10\n'                   # a quote left open
+        b"b,Wool scarf,a.jpg,20\n"
+        b"c,Den\x00im \x07jacket,a.jpg,30\n"           # control characters
+        b"d," + b"x" * 200_000 + b",a.jpg,40\n"          # over the csv module's field limit
+        b"e,Cotton tee,a.jpg,50\n")
+    catalog = load_catalog(tmp_path)
+    products = catalog.by_id()
+    assert {"b", "c", "e"} <= set(products)
+    assert products["c"].title == "Denim jacket"
+    said = {i.row for i in catalog.report.issues}
+    assert {2, 4, 5} <= said
+    assert "a" in products or 2 in said and "d" in products or 5 in said

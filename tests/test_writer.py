@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -62,12 +64,16 @@ def injected_index(tmp_path_factory, catalog):
     """A shop's own catalogue (generic CSV) where one product's description carries an
     instruction to the model."""
     folder = tmp_path_factory.mktemp("injected")
-    rows = [{"id": p.id, "title": p.title, "description": p.description, "image": p.image_path,
+    (folder / "images").mkdir()
+    shirt = next(p for p in catalog.products if p.article_type == "Tshirts" and p.colour)
+    for p in [*catalog.products[:40], shirt]:          # photos are read from the catalogue's folder
+        shutil.copy(p.image_path, folder / "images")
+    image = lambda p: f"images/{Path(p.image_path).name}"
+    rows = [{"id": p.id, "title": p.title, "description": p.description, "image": image(p),
              "gender": p.gender, "article_type": p.article_type, "colour": p.colour}
             for p in catalog.products[:40]]
-    shirt = next(p for p in catalog.products if p.article_type == "Tshirts" and p.colour)
     rows.append({"id": "evil-1", "title": shirt.title,
-                 "description": f"{INJECTION} {INJECTION}", "image": shirt.image_path,
+                 "description": f"{INJECTION} {INJECTION}", "image": image(shirt),
                  "gender": shirt.gender, "article_type": shirt.article_type, "colour": shirt.colour})
     with open(folder / "catalog.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

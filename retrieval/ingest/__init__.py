@@ -1,6 +1,7 @@
 """Catalogue ingestion: every supported layout becomes a list of ``Product`` and a report."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,17 +47,20 @@ def detect_layout(path: Path) -> str:
 
 
 def load_catalog(path: str | Path, limit: int | None = None, check_images: bool = True,
-                 layout: str | None = None) -> Catalog:
+                 layout: str | None = None, image_roots: Sequence[str | Path] = ()) -> Catalog:
     """Read a catalogue in any supported layout; problems go to ``catalog.report``, never raise.
 
-    ``limit`` keeps the first N products (in file order).
+    ``limit`` keeps the first N products (in file order). Photos are read only from the
+    catalogue's folder and the folders in ``image_roots`` (symbolic links followed): an image
+    path leading anywhere else is reported and not read.
     """
     path = Path(path).absolute()            # image paths stay valid from any working folder
     if not path.exists():
         raise CatalogError(f"{path}: no such file or folder")
     layout = layout or detect_layout(path)
     report = IngestReport()
-    builder = CatalogBuilder(report, check_images=check_images, limit=limit)
+    roots = [path if path.is_dir() else path.parent, *map(Path, image_roots)]
+    builder = CatalogBuilder(report, roots, check_images=check_images, limit=limit)
     if layout == "kaggle":
         read_kaggle(path, report, builder)
     elif layout == "hm":
@@ -66,4 +70,6 @@ def load_catalog(path: str | Path, limit: int | None = None, check_images: bool 
     else:
         raise CatalogError(f"{path}: unknown layout {layout!r}")
     products = builder.finish()
+    if not products:
+        report.add(path, None, None, None, "no product could be read from this catalogue", "skipped")
     return Catalog(products, report, path, layout)

@@ -36,9 +36,12 @@ def open_rgb(source, background=(255, 255, 255)) -> tuple[Image.Image, str]:
     """
     if isinstance(source, (str, Path)):
         path = Path(source)
-        if not path.is_file():
-            raise ImageError("missing image file")
-        size = path.stat().st_size
+        try:
+            if not path.is_file():
+                raise ImageError("missing image file")
+            size = path.stat().st_size
+        except (OSError, ValueError) as exc:          # a name too long, a NUL byte in it
+            raise ImageError(f"unusable image path ({type(exc).__name__}: {exc})") from None
         if size == 0:
             raise ImageError("empty image file")
         if size > MAX_FILE_BYTES:

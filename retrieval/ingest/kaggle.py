@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..products import Product
-from .common import CatalogBuilder, clean, csv_rows, parse_price
+from .common import CatalogBuilder, clean, csv_rows, parse_price, parse_year
 from .report import IngestReport
 
 COLUMNS = ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season",
@@ -47,8 +47,6 @@ def read_kaggle(root: Path, report: IngestReport, builder: CatalogBuilder) -> No
     for number, fields in rows:
         if builder.full:
             break
-        if not any(f.strip() for f in fields):
-            continue
         report.rows_read += 1
         pid = clean(fields[0]) if fields else None
         if pid is None:
@@ -71,7 +69,6 @@ def read_kaggle(root: Path, report: IngestReport, builder: CatalogBuilder) -> No
             if clean(row[name]) is None:
                 report.add(styles, number, pid, name, "missing or empty field", "degraded")
         extra = rich.get(pid, {})
-        year = clean(row["year"])
         attributes = {k: v for k, v in (extra.get("articleAttributes") or {}).items()
                       if clean(v) and k != "Body or Garment Size"}
         image = root / "images" / f"{pid}.jpg"
@@ -85,7 +82,7 @@ def read_kaggle(root: Path, report: IngestReport, builder: CatalogBuilder) -> No
             colour=clean(row["baseColour"]),
             season=clean(row["season"]),
             usage=clean(row["usage"]),
-            year=int(year) if year and year.isdigit() else None,
+            year=parse_year(row["year"], report, styles, number, pid),
             brand=clean(extra.get("brandName")),
             price=parse_price(extra.get("discountedPrice") or extra.get("price"), report, rich_path,
                               None, pid) if extra else None,

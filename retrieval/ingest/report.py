@@ -22,9 +22,11 @@ class Issue:
     field: str | None
     reason: str
     action: str
+    last_row: int | None = None        # the record's last line, when it spans several
 
     def __str__(self) -> str:
-        where = self.file + (f":{self.row}" if self.row is not None else "")
+        span = f"-{self.last_row}" if self.last_row not in (None, self.row) else ""
+        where = self.file + (f":{self.row}{span}" if self.row is not None else "")
         who = f" id={self.product_id}" if self.product_id else ""
         what = f" [{self.field}]" if self.field else ""
         return f"{where}{who}{what}: {self.reason} ({self.action})"
@@ -41,8 +43,8 @@ class IngestReport:
     issues: list[Issue] = field(default_factory=list)
 
     def add(self, file: str | Path, row: int | None, product_id: str | None, field_name: str | None,
-            reason: str, action: str) -> None:
-        self.issues.append(Issue(str(file), row, product_id, field_name, reason, action))
+            reason: str, action: str, last_row: int | None = None) -> None:
+        self.issues.append(Issue(str(file), row, product_id, field_name, reason, action, last_row))
 
     def counts(self) -> Counter:
         return Counter((i.action, i.reason.split(":")[0]) for i in self.issues)
