@@ -172,24 +172,28 @@ def cmd_add(args) -> None:
     from .embed import embed_products
     from .index import ProductIndex
     from .ingest import load_catalog
+    from .locks import writer_lock
     from .search import load_index_encoder
 
-    index = ProductIndex.load(args.index)
-    encoder = load_index_encoder(index)
-    catalog = load_catalog(args.catalog, limit=args.limit, image_roots=args.images)
-    emb = embed_products(catalog.products, encoder, report=catalog.report)
-    index.add(catalog.products, emb)
-    gen = index.save(args.index, [catalog.report])
+    with writer_lock(args.index):              # a second writer waits for this one's save
+        index = ProductIndex.load(args.index)
+        encoder = load_index_encoder(index)
+        catalog = load_catalog(args.catalog, limit=args.limit, image_roots=args.images)
+        emb = embed_products(catalog.products, encoder, report=catalog.report)
+        index.add(catalog.products, emb)
+        gen = index.save(args.index, [catalog.report])
     print(f"added {len(catalog.products)} products; index now {len(index)} ({gen.name})")
     print("ingest report:", catalog.report.summary())
 
 
 def cmd_remove(args) -> None:
     from .index import ProductIndex
+    from .locks import writer_lock
 
-    index = ProductIndex.load(args.index)
-    index.remove(args.id)
-    gen = index.save(args.index)
+    with writer_lock(args.index):
+        index = ProductIndex.load(args.index)
+        index.remove(args.id)
+        gen = index.save(args.index)
     print(f"removed {len(args.id)} products; index now {len(index)} ({gen.name})")
 
 
@@ -329,8 +333,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .index import IndexLookupError
+    from .index import IndexConflict, IndexLookupError
     from .ingest import CatalogError
+    from .locks import IndexBusy
     from .search import QueryError
 
     args = parser().parse_args(argv)
@@ -339,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         args.fusion = DEFAULT_FUSION
     try:
         args.func(args)
-    except (UsageError, QueryError, IndexLookupError, CatalogError) as exc:
+    except (UsageError, QueryError, IndexLookupError, CatalogError, IndexBusy, IndexConflict) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USER_ERROR
     return 0

@@ -8,7 +8,9 @@ On disk an index folder holds immutable generations and a ``CURRENT`` pointer::
     DIR/encoders/<identity>/    the open_clip checkpoint the vectors were made with
 
 A save writes a whole new generation beside the old one and only then swaps ``CURRENT``, so a
-crash mid-write leaves the previous index usable.
+crash mid-write leaves the previous index usable. Saves hold the folder's writer lock
+(``retrieval.locks``), and an index loaded from a generation that is no longer current is not
+saved over the newer one (``IndexConflict``): two writers never lose each other's changes.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from usearch.index import search as exact_search
 
 from .embed import Features
 from .fusion import FUSION_FILE, Fusion, load_fusion
+from .locks import writer_lock
 from .products import Product
 
 FORMAT = 2
@@ -51,6 +54,10 @@ CREATE INDEX products_colour ON products(colour COLLATE NOCASE);
 CREATE INDEX products_article_type ON products(article_type COLLATE NOCASE);
 CREATE INDEX products_price ON products(price);
 """
+
+
+class IndexConflict(RuntimeError):
+    """Another writer saved a newer generation since this index was loaded."""
 
 
 class IndexLookupError(LookupError):
@@ -340,9 +347,20 @@ class ProductIndex:
     # -- persistence ------------------------------------------------------------------------
     def save(self, folder: str | Path, parts: Sequence[Part] = ()) -> Path:
         """Write a new generation into ``folder`` with ``parts`` beside it and make it current
-        (atomically); the parts of the current generation that ``parts`` does not replace are
-        carried over."""
+        (atomically, under the folder's writer lock); the parts of the current generation that
+        ``parts`` does not replace are carried over. Raises ``IndexConflict`` when this index
+        was loaded from ``folder`` and another writer has saved since."""
         folder = Path(folder)
+        with writer_lock(folder):
+            current = _read_current(folder)
+            loaded = self.generation.name if self.generation is not None and \
+                self.folder is not None and self.folder.resolve() == folder.resolve() else None
+            if loaded is not None and current != loaded:
+                raise IndexConflict(f"{folder}: {current} was saved by another writer after this "
+                                    f"index was loaded from {loaded}; load it again and redo the change")
+            return self._write_generation(folder, parts)
+
+    def _write_generation(self, folder: Path, parts: Sequence[Part]) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob(".tmp-gen-*"):
             shutil.rmtree(stale, ignore_errors=True)
@@ -377,6 +395,7 @@ class ProductIndex:
         with open(pointer, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(pointer, folder / "CURRENT")
+        _fsync_folder(folder)
         for old in sorted(folder.glob("gen-*"))[:-KEEP_GENERATIONS]:
             shutil.rmtree(old, ignore_errors=True)
         self.folder, self.generation = folder, folder / name
@@ -387,6 +406,8 @@ class ProductIndex:
         folder = Path(folder)
         try:
             gen = folder / (folder / "CURRENT").read_text().strip()
+            if gen == folder:
+                raise ValueError("CURRENT is empty")
             manifest = json.loads((gen / "manifest.json").read_text())
         except (OSError, ValueError) as exc:
             raise IndexLookupError(f"{folder}: not a readable index ({exc})") from None
@@ -419,3 +440,19 @@ class ProductIndex:
     def load_part(self, part: type[P]) -> P | None:
         """``part`` as saved with the current generation, or None."""
         return part.load(self.generation) if self.part_path(part) is not None else None
+
+
+def _read_current(folder: Path) -> str | None:
+    try:
+        return (folder / "CURRENT").read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the renames inside ``folder`` durable (a power cut after a save keeps it)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

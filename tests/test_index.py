@@ -95,6 +95,46 @@ def test_add_remove_and_atomic_save(index_dir, tmp_path, catalog, features, enco
     assert len(ProductIndex.load(folder)) == len(catalog) - 3
 
 
+def test_two_writers_never_lose_each_others_changes(index_dir, tmp_path):
+    """The second of two writers waits for the first's save (the folder's lock), and an index
+    loaded before someone else's save is refused rather than saved over it."""
+    import shutil
+    import threading
+
+    from retrieval.index import IndexConflict
+    from retrieval.locks import writer_lock
+
+    folder = tmp_path / "idx"
+    shutil.copytree(index_dir, folder)
+    first, second = ProductIndex.load(folder), ProductIndex.load(folder)
+    first.remove(first.all_ids()[:1])
+    first.save(folder)
+    second.remove(second.all_ids()[1:2])
+    with pytest.raises(IndexConflict, match="another writer"):
+        second.save(folder)
+    assert len(ProductIndex.load(folder)) == len(first)
+
+    holding, release, order = threading.Event(), threading.Event(), []
+
+    def other_writer():
+        with writer_lock(folder):
+            holding.set()
+            release.wait()
+            order.append("other writer done")
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    holding.wait()
+    threading.Timer(0.5, release.set).start()
+    reloaded = ProductIndex.load(folder)
+    reloaded.remove(reloaded.all_ids()[:1])
+    reloaded.save(folder)                      # waits for the other writer to finish
+    order.append("saved")
+    thread.join()
+    assert order == ["other writer done", "saved"]
+    assert len(ProductIndex.load(folder)) == len(first) - 1
+
+
 def test_typed_catalogue_queries(searcher, catalog):
     index, products = searcher.index, catalog.products
     assert index.distinct("gender") == sorted({p.gender for p in products if p.gender})
