@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from explain.evidence import Explainer
+from explain.instructions import is_instruction, without_instructions
 from explain.llm import LocalLLM
 from retrieval.index import IndexLookupError
 from retrieval.search import ImageInput, QueryError, Searcher
@@ -17,7 +18,7 @@ from retrieval.settings import DEFAULT_PLANNER, PLANNERS
 
 from .calls import Answer, Card, Plan, ToolCall, ToolResult, ToolRun, Trace
 from .cards import CardMaker
-from .parser import INSTRUCTION, Parser
+from .parser import Parser
 from .planner import LLMPlanner, PlanningError
 from .state import PHOTO, Conversation, UnresolvedReference, resolve
 from .tools import FILTER_VALUES, LIST_ARGS, TOOLS, Tool
@@ -27,6 +28,9 @@ HELP = ("I can search (\"navy shirts for men under 1500\"), find similar product
         "second one\"), change one (\"like this but in linen\"), complete an outfit (\"what goes "
         "with it?\"), explain a choice (\"why this one?\"), compare (\"compare the first two\") "
         "and start over (\"reset\").")
+
+IGNORED = ("That message reads like instructions or code for me rather than a shopping request, so "
+           "I have not acted on it.")
 
 
 class InvalidCall(ValueError):
@@ -117,14 +121,20 @@ class ShoppingAgent:
         return known
 
     def plan(self, text: str) -> tuple[Plan, str, dict | None]:
-        """The plan for ``text``, what decided it, and the LLM's record when it ran."""
+        """The plan for ``text``, what decided it, and the LLM's record when it ran. Sentences
+        that talk to the assistant or paste code and tool calls are left out first; the rest of
+        the turn (if any) is planned by the parser alone, never the LLM."""
         t = text.strip()
-        instruction = INSTRUCTION.search(t)
+        instruction = is_instruction(t)
+        if instruction:
+            t = without_instructions(t)
+            if not t:
+                return Plan("help", [], IGNORED), "parser (instruction-like text only: not followed)", None
         if instruction or not t or self.planner_mode == "parser":
-            why = " (instruction-like text is searched as words)" if instruction else ""
+            why = " (instruction-like text left out)" if instruction else ""
             parsed = self.parser.parse(t, self.state)
             if parsed is None:
-                return self.default_plan(t), "parser (default: search the words)", None
+                return self.default_plan(t), "parser (default: search the words)" + why, None
             return parsed, "parser" + why, None
         if self.planner_mode == "llm":
             return self.llm_plan(t, self.parser.parse(t, self.state), "llm")

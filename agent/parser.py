@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 
+from explain.instructions import CODE, CUES
 from retrieval.index import ProductIndex
 from retrieval.vocabulary import Modifier, Vocabulary, change_text, normalise
 
@@ -56,9 +57,9 @@ SELECT = _re(r"^\s*(?:(?:show|open|tell)(?: me)?(?: more)?(?: about)?\s+)?(?:the
 GREETING = _re(r"^\W*(?:hi+|hello|hey|hiya|good (?:morning|afternoon|evening)|namaste|yo)(?: there)?\W*$")
 THANKS = _re(r"^\W*(?:thanks?(?: you| a lot| so much)?|thx|ty|cheers|great|cool|nice|awesome|perfect|"
              r"ok(?:ay)?|got it|bye|goodbye)\W*$")
-# Text that talks to the assistant's instructions is searched as words, never planned by the LLM.
-INSTRUCTION = _re(r"\b(ignore (?:all |any |the |your )?(?:previous |prior |above )?(?:instructions|rules)|"
-                  r"system prompt|you are now|disregard|jailbreak|developer mode)\b")
+# Text that talks to the assistant's instructions is searched as words, never planned by the LLM
+# (the agent leaves such sentences out before the parser sees a turn).
+INSTRUCTION = re.compile(f"{CUES.pattern}|{CODE.pattern}", re.IGNORECASE)
 PHOTO_WORD = _re(r"\b(photo|picture|image|pic)\b")
 # Intents a pattern decides alone, in order of precedence: before the rules about values and the
 # screen, then after them.

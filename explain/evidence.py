@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import re
 import threading
 from dataclasses import asdict, dataclass, field
 
@@ -21,9 +22,11 @@ from retrieval.search import Searcher
 from retrieval.vocabulary import normalise
 
 from .gradcam import HeatMap, OcclusionMap, SimilarityCAM
+from .instructions import without_instructions
 from .tokens import DEFAULT_STEPS, TextAttributor, TokenAttribution
 
 QUERY_CACHE = 32
+CODE_CHARS = re.compile(r"[{}\[\]<>\"=|\\`$]")       # a word holding these is never quoted as evidence
 FIELDS = ("gender", "article_type", "colour", "usage", "season", "brand")
 
 
@@ -71,19 +74,20 @@ class Evidence:
 
     def matched_product_words(self, n: int = 5) -> list[str]:
         """The most positively attributed words that are part of the product's title, fields or
-        attributes (free description text is left out: it is where injected text hides)."""
+        attributes (free description text is left out: it is where injected text hides), outside
+        any instruction-like sentence and free of code characters."""
         if not self.product_words:
             return []
         p = self.product
-        facts = " ".join([str(p.get("title", "")), *(str(v) for k, v in p.items()
-                                                       if k not in ("id", "title", "attributes")),
-                          *map(str, p.get("attributes", {}).values())])
-        known = set(normalise(facts).split())
+        fields = [str(p.get("title", "")), *(str(v) for k, v in p.items()
+                                             if k not in ("id", "title", "attributes")),
+                  *map(str, p.get("attributes", {}).values())]
+        known = set(normalise(" ".join(map(without_instructions, fields))).split())
         out = []
         for w in self.product_words.top(len(self.product_words.words)):
             norm = normalise(w.word).split()
             word = w.word.strip(".,;:()\"'")
-            if norm and all(t in known for t in norm) and word not in out:
+            if norm and all(t in known for t in norm) and word not in out and not CODE_CHARS.search(word):
                 out.append(word)
             if len(out) == n:
                 break

@@ -19,6 +19,7 @@ from prompts import load
 from retrieval.vocabulary import MATERIALS, Vocabulary, normalise
 
 from .evidence import Evidence
+from .instructions import without_instructions
 from .llm import LocalLLM
 
 # Colour and material words a model may use even when the catalogue has no such value.
@@ -80,10 +81,13 @@ def _number(text: str) -> float:
 
 
 def prompt_parts(evidence: Evidence) -> dict[str, str]:
-    query = evidence.query.text or (f"products like {evidence.query.product_id}"
-                                    if evidence.query.product_id else "a photo")
-    return {"query": quoted(query), "product": quoted(evidence.product.get("title")),
-            "evidence": "\n".join(f"- {quoted(line)}" for line in evidence.facts())}
+    """The query, product title and evidence lines as the prompt quotes them: instruction-like
+    sentences and pasted code are left out of the shopper's and the catalogue's text."""
+    query = without_instructions(evidence.query.text or "") or (
+        f"products like {evidence.query.product_id}" if evidence.query.product_id else "a photo")
+    return {"query": quoted(query), "product": quoted(product_name(evidence)),
+            "evidence": "\n".join(f"- {quoted(line)}" for line in map(without_instructions,
+                                                                            evidence.facts()) if line)}
 
 
 def messages(evidence: Evidence) -> list[dict]:
@@ -92,6 +96,11 @@ def messages(evidence: Evidence) -> list[dict]:
             {"role": "user", "content": load("explain_example_user").substitute()},
             {"role": "assistant", "content": load("explain_example_assistant").substitute()},
             {"role": "user", "content": load("explain_user").substitute(prompt_parts(evidence))}]
+
+
+def product_name(evidence: Evidence) -> str:
+    """The product's title without instruction-like text ("This product" when nothing is left)."""
+    return without_instructions(evidence.product.get("title") or "") or "This product"
 
 
 def tidy(text: str, max_sentences: int = 2) -> str:
@@ -113,7 +122,7 @@ def support(evidence: Evidence) -> str:
 
 def template_explanation(evidence: Evidence) -> str:
     """An explanation built from the evidence alone (always grounded)."""
-    title = evidence.product.get("title") or "This product"
+    title = product_name(evidence)
     parts = []
     if evidence.shared:
         parts.append("it has the same " + ", ".join(

@@ -1,0 +1,65 @@
+"""Instruction-like text in data: sentences of a product's text or a shopper's message that talk to
+the assistant ("ignore the rules", "you are now", "SYSTEM:") or paste code and tool calls
+(``{"name": "reset", ...}``). They are data, never followed; this module finds them so that they
+are also never quoted as evidence, never sent to the LLM, and never planned as a turn."""
+from __future__ import annotations
+
+import re
+
+# Cues that a sentence addresses the assistant rather than describes a product or a need.
+CUES = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,40}\b(?:instructions?|rules|prompts?|"
+    r"directions|guidelines|above|previous|everything)\b"
+    r"|\b(?:system|developer|hidden|initial|original)\s+(?:prompt|message|instructions?)\b"
+    r"|\b(?:reveal|print|repeat|show|output|leak|tell me)\b[^.!?\n]{0,30}\b(?:prompt|instructions|rules)\b"
+    r"|\byou are now\b|\bact as (?:an? )?(?:ai|assistant|dan|developer|admin)\b|\bpretend (?:to be|you)\b"
+    r"|\b(?:developer|god|admin|debug) mode\b|\bjailbreak\w*|\bdo anything now\b"
+    r"|\bnew instructions?\b|\binstead,? (?:say|write|reply|respond|output)\b"
+    r"|\b(?:say|write|reply|respond|answer|output)\b[^.!?\n]{0,20}\b(?:only|exactly|verbatim)\b"
+    r"|\b(?:hacked|pwned|owned by)\b"
+    r"|(?:^|[\s\[(<|])(?:system|assistant|user|tool)\s*[:>|\]]"
+    r"|<\|?\s*(?:im_start|im_end|system|endoftext)|\[/?inst\]|#{3,}\s*(?:system|instruction)",
+    re.IGNORECASE)
+# Code and pasted tool calls: JSON keys, braces with quotes, markup tags, code fences.
+CODE = re.compile(r"[{\[]\s*\"[\w ]+\"\s*:|\"(?:name|tool|function|arguments|role|content)\"\s*:|"
+                  r"</?\s*(?:script|data|evidence|system|tool_call)\b|`{3}|\bfunction_call\b|"
+                  r"\b\w+\(\s*\w+\s*=", re.IGNORECASE)
+SENTENCE = re.compile(r"[^.!?\n;]+[.!?\n;]*")
+
+
+def is_instruction(text: str) -> bool:
+    """Whether ``text`` holds anything instruction-like or code-like."""
+    return bool(CUES.search(text) or CODE.search(text))
+
+
+def spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the instruction-like sentences of ``text``; a pasted object or call is one
+    span from its first to its last bracket."""
+    found = []
+    for m in CODE.finditer(text):
+        opener = max(text.rfind("{", 0, m.end()), text.rfind("[", 0, m.end()))
+        start = opener if opener >= 0 else m.start()
+        close = max(text.rfind("}"), text.rfind("]"))
+        found.append((start, max(close + 1, m.end())))
+    for m in SENTENCE.finditer(text):
+        if CUES.search(m.group(0)) or CODE.search(m.group(0)):
+            found.append(m.span())
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(found):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def without_instructions(text: str) -> str:
+    """``text`` with its instruction-like sentences and pasted code left out."""
+    if not text or not is_instruction(text):
+        return text or ""
+    kept, last = [], 0
+    for start, end in spans(text):
+        kept.append(text[last:start])
+        last = end
+    kept.append(text[last:])
+    return " ".join(" ".join(kept).split()).strip(" ,;:-|")
