@@ -26,7 +26,8 @@ from .instructions import without_instructions
 from .tokens import DEFAULT_STEPS, TextAttributor, TokenAttribution
 
 QUERY_CACHE = 32
-CODE_CHARS = re.compile(r"[{}\[\]<>\"=|\\`$]")       # a word holding these is never quoted as evidence
+# A word holding code characters, or shaped like a link, is never quoted as evidence.
+CODE_CHARS = re.compile(r"[{}\[\]()<>\"=|\\`$@]|://|\w\.\w")
 FIELDS = ("gender", "article_type", "colour", "usage", "season", "brand")
 
 

@@ -6,17 +6,25 @@ from __future__ import annotations
 
 import re
 
+ADDRESSEE = r"(?:assistant|a\.?i\.?|ai model|language model|llm|chat ?bot|bot|gpt|model)"
 # Cues that a sentence addresses the assistant rather than describes a product or a need.
 CUES = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,40}\b(?:instructions?|rules|prompts?|"
-    r"directions|guidelines|above|previous|everything)\b"
+    r"directions|guidelines|above|previous|everything|evidence)\b"
     r"|\b(?:system|developer|hidden|initial|original)\s+(?:prompt|message|instructions?)\b"
     r"|\b(?:reveal|print|repeat|show|output|leak|tell me)\b[^.!?\n]{0,30}\b(?:prompt|instructions|rules)\b"
     r"|\byou are now\b|\bact as (?:an? )?(?:ai|assistant|dan|developer|admin)\b|\bpretend (?:to be|you)\b"
-    r"|\b(?:developer|god|admin|debug) mode\b|\bjailbreak\w*|\bdo anything now\b"
-    r"|\bnew instructions?\b|\binstead,? (?:say|write|reply|respond|output)\b"
-    r"|\b(?:say|write|reply|respond|answer|output)\b[^.!?\n]{0,20}\b(?:only|exactly|verbatim)\b"
-    r"|\b(?:hacked|pwned|owned by)\b"
+    r"|\b(?:developer|god|admin|debug) mode\b|\bjailbreak\w*|\bdo anything now\b|\boverride\b"
+    r"|\bnew instructions?\b|\binstead,? (?:say|write|reply|respond|output|tell)\b"
+    r"|\b(?:say|write|reply|respond|answer|output)\b[^.!?\n]{0,20}\b(?:only|exactly)\b"
+    r"|\bword for word\b|\bverbatim\b|\b(?:hacked|pwned|owned by)\b"
+    r"|\b(?:correct|right|real|true|your) (?:explanation|answer|response|reply|output)\b"
+    r"|\bthe (?:explanation|response|reply|output) (?:is|must|should)\b"
+    rf"|\b{ADDRESSEE}\b[^.!?\n]{{0,30}}\b(?:must|should|shall|needs? to|has to|always|never)\b"
+    rf"|\b(?:note|message|reminder|instructions?) (?:to|for) (?:the |any |all )?{ADDRESSEE}s?\b"
+    r"|\btell the (?:shopper|customer|user|buyer)\b|\b(?:i|we) (?:order|command|instruct|require) you\b"
+    r"|(?:^|[.!?\n:;])\s*(?:please\s+)?(?:say|write|tell|respond|reply|answer|output|mention|repeat|"
+    r"translate|recommend|append|forget|ignore|disregard|add the word|describe (?:this|it|the product) as)\b"
     r"|(?:^|[\s\[(<|])(?:system|assistant|user|tool)\s*[:>|\]]"
     r"|<\|?\s*(?:im_start|im_end|system|endoftext)|\[/?inst\]|#{3,}\s*(?:system|instruction)",
     re.IGNORECASE)
@@ -24,7 +32,7 @@ CUES = re.compile(
 CODE = re.compile(r"[{\[]\s*\"[\w ]+\"\s*:|\"(?:name|tool|function|arguments|role|content)\"\s*:|"
                   r"</?\s*(?:script|data|evidence|system|tool_call)\b|`{3}|\bfunction_call\b|"
                   r"\b\w+\(\s*\w+\s*=", re.IGNORECASE)
-SENTENCE = re.compile(r"[^.!?\n;]+[.!?\n;]*")
+SENTENCE = re.compile(r"(?:[^.!?\n;]|[.!?](?=\S))+[.!?\n;]*")     # "site.com" stays in one
 
 
 def is_instruction(text: str) -> bool:

@@ -285,7 +285,23 @@ def build_app(res: Resources) -> gr.Blocks:
             return [{**r.to_json(), "price": r.product.price, "image": r.product.image_path}
                     for r in res.searcher.text(text, int(k))]
 
+        def rate(product_id: str, query: str, explanation: str, explanation_source: str,
+                 clarity: int, trust: int, flagged: bool = False, comment: str = "",
+                 analyst: str = "") -> int:
+            """Store an analyst's rating of an explanation (clarity and trust 1-5); returns its
+            id. The product must be in the index; every text is stored as given (data)."""
+            if product_id not in res.searcher.index:
+                raise gr.Error(f"product {product_id!r} is not in this index")
+            try:
+                return res.ratings.add(Rating(query=query, product_id=product_id, explanation=explanation,
+                                              explanation_source=explanation_source, clarity=int(clarity),
+                                              trust=int(trust), flagged=bool(flagged), comment=comment,
+                                              analyst=analyst))
+            except (TypeError, ValueError) as exc:
+                raise gr.Error(str(exc)) from None
+
         gr.api(search, api_name="search", concurrency_id="chat")
+        gr.api(rate, api_name="rate")
     return app
 
 

@@ -69,6 +69,7 @@ class Outcome:
     reader: str
     mutation: str
     expect: str
+    seed: int = 0
     crashed: str = ""
     unreported: bool = False
     dropped: list[str] = field(default_factory=list)
@@ -476,7 +477,7 @@ def run_case(case: Case, root: Path, seed: int) -> Outcome:
     b = Builder(root, case.reader, rng)
     case.apply(rng, b)
     b.write()
-    out = Outcome(case.reader, case.mutation, case.expect)
+    out = Outcome(case.reader, case.mutation, case.expect, seed)
     OpenAudit.start()
     try:
         catalog = load_catalog(b.folder, layout="hm" if case.reader == "hm" else None)

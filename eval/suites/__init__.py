@@ -38,6 +38,7 @@ def registry() -> dict[str, Callable[[Context], SuiteResult]]:
         personal,
         photo,
         retrieval,
+        robustness,
     )
 
     return {"agent": agent.run, "alignment": alignment.run, "clusters": clusters.run,
@@ -45,4 +46,4 @@ def registry() -> dict[str, Callable[[Context], SuiteResult]]:
             "dialogue": dialogue.run, "explanations": explanations.run,
             "faithfulness": faithfulness.run,
             "kagl": kagl.run, "latency": latency.run, "load": load.run, "personal": personal.run,
-            "photo": photo.run, "retrieval": retrieval.run}
+            "photo": photo.run, "retrieval": retrieval.run, "robustness": robustness.run}

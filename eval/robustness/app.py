@@ -1,0 +1,194 @@
+"""The served app (``python -m ui`` as its own process) probed over HTTP as a hostile visitor:
+file routes asked for files outside the catalogue's photos (plain, encoded, traversing, through a
+planted symbolic link), oversized and malformed uploads, markup in chat turns, and concurrent
+ratings with markup in them, read back from the SQLite file afterwards.
+
+Counted per probe: ``crashed`` (an exception, a 5xx or an app that stopped answering),
+``leaked`` (a file outside the photos served), ``lost`` (an accepted rating not stored, or not
+stored as sent), ``accepted`` (an oversized upload or an invalid rating taken).
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from ..suites.load import start_app
+
+RATINGS = 20
+MARKUP = ('<img src=x onerror="alert(1)">', "<script>alert('x')</script>", "**bold** [x](javascript:alert(1))",
+          "'; DROP TABLE ratings; --", "\u202e\u0000 nul and rtl", "{{7*7}} ${7*7}")
+
+
+@dataclass
+class Outcome:
+    probe: str
+    crashed: str = ""
+    leaked: bool = False
+    lost: bool = False
+    accepted: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.crashed or self.leaked or self.lost or self.accepted)
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def file_probes(url: str, photo: str, shop: Path, index: Path, ratings: Path) -> list[Outcome]:
+    """The photo must be served (else the probes test nothing); nothing else may be."""
+    images = Path(photo).parent
+    (images / "innocent.jpg").symlink_to("/etc/passwd")
+    secrets = {"/etc/passwd": b"root:", str(shop / "catalog.csv"): b"id,title",
+               str(index / "CURRENT"): b"gen-", str(ratings): b"SQLite format",
+               str(images / "innocent.jpg"): b"root:"}
+    secrets.update({str(g / "catalog.sqlite"): b"SQLite format" for g in index.glob("gen-*")})
+    asked = []
+    for path, marker in secrets.items():
+        asked += [(path, marker), (urllib.parse.quote(path, safe=""), marker)]
+    up = "/".join([".."] * (len(images.parts) + 2))
+    asked += [(f"{images}/{up}/etc/passwd", b"root:"), (f"{images}/%2e%2e/%2e%2e/catalog.csv", b"id,title"),
+              (f"{images}/..%2f..%2fcatalog.csv", b"id,title"), (f"{images}/%252e%252e/catalog.csv", b"id,title"),
+              (f"{images}/../../catalog.csv", b"id,title")]
+    out = []
+    status, body = fetch(f"{url}gradio_api/file={photo}")
+    control = Outcome("the catalogue's photo is served (control)")
+    if status != 200 or not body:
+        control.crashed = f"status {status}: the probes below would prove nothing"
+    out.append(control)
+    for route in ("gradio_api/file=", "file=", "gradio_api/file/"):
+        for path, marker in asked:
+            o = Outcome(f"GET /{route}{path[:70]}")
+            status, body = fetch(f"{url}{route}{path}")
+            o.crashed = f"status {status}" if status >= 500 else ""
+            o.leaked = status == 200 and marker in body
+            out.append(o)
+    return out
+
+
+def upload_probes(url: str, work: Path) -> list[Outcome]:
+    from gradio_client import Client, handle_file
+
+    work.mkdir(parents=True, exist_ok=True)
+    big = work / "big.jpg"
+    big.write_bytes(b"\xff\xd8\xff" + b"0" * (11 * 2**20))
+    out = []
+    o = Outcome("upload of an 11 MB file")
+    boundary = "robustness-boundary"
+    data = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + big.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(f"{url}gradio_api/upload", data=data, method="POST",
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            o.accepted = resp.status == 200
+    except urllib.error.HTTPError as exc:
+        o.crashed = f"status {exc.code}" if exc.code >= 500 else ""
+    out.append(o)
+    files = {"text named .jpg": b"this is not a photo", "zero bytes": b"",
+             "truncated JPEG": _jpeg()[:300], "SVG": b'<svg xmlns="http://www.w3.org/2000/svg"/>'}
+    bomb = work / "bomb.png"
+    Image.new("1", (20_000, 20_000)).save(bomb)
+    client = Client(url, verbose=False)
+    for name, content in files.items():
+        path = work / f"{name.replace(' ', '-')}.jpg"
+        path.write_bytes(content)
+        out.append(_chat(client, f"photo: {name}", "", handle_file(str(path))))
+    out.append(_chat(client, "photo: decompression bomb", "", handle_file(str(bomb))))
+    for text in MARKUP:
+        out.append(_chat(client, f"chat: {text[:40]!r}", text, None))
+    return out
+
+
+def _jpeg() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 400), "navy").save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _chat(client, probe: str, text: str, photo) -> Outcome:
+    o = Outcome(probe)
+    try:
+        reply = client.predict(text, photo, [], api_name="/chat")[0][-1]["content"][0]["text"]
+        o.crashed = "" if reply and not reply.startswith("Sorry, something went wrong") else f"reply: {reply[:80]!r}"
+    except Exception as exc:  # noqa: BLE001 - counted
+        o.crashed = f"{type(exc).__name__}: {exc}"[:200]
+    return o
+
+
+def rating_probes(url: str, ratings: Path, product_id: str) -> list[Outcome]:
+    """``RATINGS`` ratings at once (markup in their texts), then invalid ones; the database must
+    hold exactly the valid ones, as sent."""
+    from gradio_client import Client
+
+    sent, errors, lock = [], [], threading.Lock()
+
+    def rate(i: int) -> None:
+        texts = (f"query {i} {MARKUP[i % len(MARKUP)]}", f"comment {i} {MARKUP[(i + 1) % len(MARKUP)]}")
+        try:
+            rid = Client(url, verbose=False).predict(product_id, texts[0], "an explanation", "llm",
+                                                     1 + i % 5, 5 - i % 5, i % 2 == 0, texts[1],
+                                                     f"analyst {i}", api_name="/rate")
+            with lock:
+                sent.append((int(rid), texts))
+        except Exception as exc:  # noqa: BLE001
+            with lock:
+                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    threads = [threading.Thread(target=rate, args=(i,)) for i in range(RATINGS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    o = Outcome(f"{RATINGS} concurrent ratings with markup")
+    o.crashed = "; ".join(errors[:3])
+    with sqlite3.connect(ratings) as db:
+        stored = {rid: (q, c) for rid, q, c in db.execute("SELECT id, query, comment FROM ratings")}
+    o.lost = len(sent) != RATINGS or any(stored.get(rid) != texts for rid, texts in sent)
+    out = [o]
+    client = Client(url, verbose=False)
+    for probe, args in (("rating with clarity 9", (product_id, "q", "e", "llm", 9, 3)),
+                        ("rating of an unknown product", ("no-such-product", "q", "e", "llm", 3, 3)),
+                        ("rating with text as a score", (product_id, "q", "e", "llm", "five", 3))):
+        o = Outcome(probe)
+        try:
+            client.predict(*args, api_name="/rate")
+            o.accepted = True
+        except Exception as exc:  # noqa: BLE001 - an error is the expected answer
+            o.crashed = "" if "error" in type(exc).__name__.lower() else f"{type(exc).__name__}: {exc}"[:200]
+        out.append(o)
+    with sqlite3.connect(ratings) as db:
+        if db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] != len(sent):
+            out[-1].accepted = True
+    return out
+
+
+def run_app(index: Path, shop: Path, work: Path, product_id: str, photo: str) -> list[Outcome]:
+    ratings = work / "ratings.sqlite"
+    proc, url = start_app(str(index), str(ratings))
+    try:
+        out = file_probes(url, photo, shop, index, ratings)
+        out += upload_probes(url, work / "uploads")
+        out += rating_probes(url, ratings, product_id)
+        alive = Outcome("the app still answers after every probe")
+        status, _ = fetch(url)
+        alive.crashed = "" if status == 200 and proc.poll() is None else f"status {status}"
+        out.append(alive)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return out
