@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import re
 import threading
 from dataclasses import asdict, dataclass, field
@@ -22,7 +23,7 @@ from retrieval.search import Searcher
 from retrieval.vocabulary import normalise
 
 from .gradcam import HeatMap, OcclusionMap, SimilarityCAM
-from .instructions import without_instructions
+from .instructions import is_instruction, without_instructions
 from .tokens import DEFAULT_STEPS, TextAttributor, TokenAttribution
 
 QUERY_CACHE = 32
@@ -74,16 +75,17 @@ class Evidence:
         return lines
 
     def matched_product_words(self, n: int = 5) -> list[str]:
-        """The most positively attributed words that are part of the product's title, fields or
-        attributes (free description text is left out: it is where injected text hides), outside
-        any instruction-like sentence and free of code characters."""
+        """The most positively attributed words of the product's text that the shopper's
+        request also holds, or that are the product's own field values (colour, type, brand...).
+        Words only the title, a free attribute or the description holds are not quoted: that is
+        where a shop's free text, and any instruction planted in it, lives. Never a word inside
+        an instruction-like sentence or holding code characters."""
         if not self.product_words:
             return []
         p = self.product
-        fields = [str(p.get("title", "")), *(str(v) for k, v in p.items()
-                                             if k not in ("id", "title", "attributes")),
-                  *map(str, p.get("attributes", {}).values())]
+        fields = [str(v) for k, v in p.items() if k in FIELDS]
         known = set(normalise(" ".join(map(without_instructions, fields))).split())
+        known |= set(normalise(without_instructions(self.query.text or "")).split())
         out = []
         for w in self.product_words.top(len(self.product_words.words)):
             norm = normalise(w.word).split()
@@ -113,10 +115,24 @@ class Evidence:
         return out
 
 
-def product_fields(p: Product) -> dict:
-    return {"id": p.id, "title": p.title, **{f: getattr(p, f) for f in FIELDS if getattr(p, f)},
+def product_fields(p: Product, longest_name: int | None = None) -> dict:
+    """The product as evidence: id, title, the name explanations call it by, its fields."""
+    return {"id": p.id, "title": p.title, "name": display_name(p, longest_name),
+            **{f: getattr(p, f) for f in FIELDS if getattr(p, f)},
             **({"price": p.price} if p.price is not None else {}),
             "attributes": dict(p.attributes)}
+
+
+def display_name(p: Product, longest: int | None = None) -> str:
+    """What an explanation calls the product: its title when that is name-shaped (nothing
+    instruction-like in it, at most ``longest`` words), else its brand, colour and type. A shop's
+    free text appended to a title never reaches the LLM or the template this way."""
+    title = " ".join((p.title or "").split())
+    if title and not is_instruction(title) and (longest is None or len(title.split()) <= longest):
+        return title
+    structured = " ".join(v for v in (p.brand, p.colour, p.article_type) if v)
+    cut = without_instructions(title).split()[:longest or None]
+    return structured or " ".join(cut) or "This product"
 
 
 def shared_attributes(product: Product, reference: Product | None = None,
@@ -174,6 +190,14 @@ class Explainer:
         self.lock = threading.Lock()
         self._vectors: dict[tuple, np.ndarray] = {}      # recent query vectors (insertion order)
         self._cache_lock = threading.Lock()
+
+    @functools.cached_property
+    def longest_name(self) -> int:
+        """Titles longer than twice the catalogue's median title (in words) are not names: a
+        median is not moved by a minority of padded titles."""
+        lengths = [len(str(t).split()) for (t,) in self.searcher.index.db.execute(
+            "SELECT title FROM products WHERE title != ''")]
+        return 2 * int(np.median(lengths)) if lengths else 12
 
     def shared_vector(self, product_id: str) -> np.ndarray:
         """A product in the shared space: the mean of its image and text embeddings."""
@@ -249,6 +273,6 @@ class Explainer:
         if reference is not None:
             cluster["same_as_reference"] = self.searcher.cluster_of(reference.id)[0] == label
         score = look.score if look else result.score
-        return Evidence(query, product_fields(product), None if score is None else float(score),
+        return Evidence(query, product_fields(product, self.longest_name), None if score is None else float(score),
                         similarity, shared_attributes(product, reference, mentioned), constraints,
                         complement, cluster, heatmap, product_words, query_words, costs)

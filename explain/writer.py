@@ -99,8 +99,10 @@ def messages(evidence: Evidence) -> list[dict]:
 
 
 def product_name(evidence: Evidence) -> str:
-    """The product's title without instruction-like text ("This product" when nothing is left)."""
-    return without_instructions(evidence.product.get("title") or "") or "This product"
+    """What explanations call the product (``Evidence.product["name"]``: its title when that is
+    name-shaped, else brand, colour and type)."""
+    p = evidence.product
+    return p.get("name") or without_instructions(p.get("title") or "") or "This product"
 
 
 def tidy(text: str, max_sentences: int = 2) -> str:
