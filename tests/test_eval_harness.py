@@ -150,6 +150,23 @@ def test_encoder_suites_compare_architectures_on_held_out_queries(tmp_path, mynt
     assert all(r["train s"] > 0 and r["photos/s"] > 0 for r in cost["results"].values())
 
 
+def test_robustness_suite_counts_every_hostile_case_and_none_fails(tmp_path, myntra):
+    """Hostile catalogues, planted and typed instructions, killed and racing writers and a hostile
+    visitor of the app: every family tries cases, every case is saved, and none crashes, loses
+    data, leaks, is followed or fails otherwise."""
+    out = tmp_path / "report"
+    run_eval(out, myntra, "--suite", "robustness", "--quick", "--limit", "300", timeout=2400)
+    metrics = json.loads((out / "metrics.json").read_text())["robustness"]["metrics"]
+    families = {k: v for k, v in metrics.items() if isinstance(v, dict) and k != "total"}
+    assert len(families) == 10 and all(f["tried"] > 0 for f in families.values())
+    assert sum(f["tried"] for n, f in families.items() if n.startswith("catalogue")) > 150
+    failures = {n: {k: v for k, v in f.items() if k != "tried" and v} for n, f in families.items()}
+    assert not any(failures.values()), (failures, metrics["failure examples"])
+    cases = (out / "robustness_cases.jsonl").read_text().splitlines()
+    assert len(cases) == metrics["total"]["tried"]
+    assert (out / "robustness.png").stat().st_size > 0
+
+
 def test_every_kind_the_photo_suite_maps_to_is_a_catalogue_article_type(myntra):
     import csv
 

@@ -72,6 +72,12 @@ def test_shopper_and_analyst_in_chromium(index_dir, tmp_path, browser, shots):
         assert page.get_by_label("Category").input_value() == "Tshirts"   # set by the chat
         page.screenshot(path=shots / "1-search.png")
 
+        # Markup typed into the chat is shown as text, never run, and never acted on.
+        ask(page, '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> shoes')
+        bot_says(page, "That message reads like instructions or code")
+        assert page.evaluate("window.__xss === undefined")
+        assert page.locator("#products").inner_text().count("score") == 6        # still the tshirts
+
         select(page, 2)
         page.locator("#more").click()
         bot_says(page, "Products like")
