@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from explain.instructions import without_instructions
 from explain.llm import LocalLLM
 from explain.writer import quoted
 from prompts import load
@@ -28,11 +29,12 @@ class PlanningError(RuntimeError):
 
 
 def describe_state(state: Conversation, index: ProductIndex) -> dict[str, str]:
-    """The conversation as the planner sees it (titles quoted as data)."""
+    """The conversation as the planner sees it (titles quoted as data, without instruction-like
+    text)."""
     def line(pid: str) -> str:
         p = index.product(pid)
         kind = ", ".join(v for v in (p.article_type, p.colour) if v)
-        return quoted(f"{p.title} ({kind})")
+        return quoted(f"{without_instructions(p.title)} ({kind})")
 
     shown = "; ".join(f"#{i + 1} {line(pid)}" for i, pid in enumerate(state.shown) if pid in index)
     focus = line(state.focus) if state.focus and state.focus in index else "nothing"

@@ -31,7 +31,7 @@ CUES = re.compile(
 # Code and pasted tool calls: JSON keys, braces with quotes, markup tags, code fences.
 CODE = re.compile(r"[{\[]\s*\"[\w ]+\"\s*:|\"(?:name|tool|function|arguments|role|content)\"\s*:|"
                   r"</?\s*(?:script|data|evidence|system|tool_call)\b|`{3}|\bfunction_call\b|"
-                  r"\b\w+\(\s*\w+\s*=", re.IGNORECASE)
+                  r"\b\w+\(\s*(?:\w+\s*=|['\"])|\b\w+\(\)", re.IGNORECASE)
 SENTENCE = re.compile(r"(?:[^.!?\n;]|[.!?](?=\S))+[.!?\n;]*")     # "site.com" stays in one
 
 

@@ -125,7 +125,7 @@ def csv_rows(path: Path, report: IngestReport) -> Iterator[tuple[int, list[str]]
 
 def _line_by_line(lines: list[tuple[int, str]], path: Path,
                   report: IngestReport) -> Iterator[tuple[int, list[str]]]:
-    """Each line parsed on its own, leniently; a line even that cannot read is reported."""
+    """Each line parsed on its own, leniently; a line that still cannot be read is reported."""
     for number, text in lines:
         try:
             yield number, next(csv.reader([text]), [])
