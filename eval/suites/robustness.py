@@ -150,6 +150,7 @@ def plot_counts(rows: list[list], path: Path) -> str:
     ax.barh(names, tried, color="#9bc49b", label="held")
     ax.barh(names, bad, color="#d9534f", label="failed (the largest count of a kind)")
     ax.set_xscale("log")
+    ax.set_xlim(left=1)
     ax.set_xlabel("cases tried (log scale)")
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("Robustness: hostile cases tried per family")
