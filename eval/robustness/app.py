@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..suites.load import start_app
+from ..serving import start_app
 
 RATINGS = 20
 MARKUP = ('<img src=x onerror="alert(1)">', "<script>alert('x')</script>", "**bold** [x](javascript:alert(1))",

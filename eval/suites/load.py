@@ -10,13 +10,9 @@ error message from the app).
 """
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import defaultdict
 
 import matplotlib
@@ -25,37 +21,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from ..context import Context
+from ..serving import start_app
 from ..stats import percentiles
 from . import SuiteResult
 
 SESSIONS = 20
 HEAVY_EVERY = 4                # every fourth session asks for an explanation
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(index_dir: str | None, ratings: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    args = [sys.executable, "-m", "ui", "--port", str(port), "--ratings", ratings]
-    if index_dir:
-        args += ["--index", index_dir]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 900             # the demo index may be built first
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"`{' '.join(args)}` exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return proc, url
-        except OSError:
-            time.sleep(1)
-    proc.kill()
-    raise TimeoutError(f"the app did not answer on {url}")
 
 
 def session(url: str, n: int, heavy: bool, log: list, lock: threading.Lock) -> None:
