@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from explain.evidence import Explainer
-from explain.instructions import is_instruction, without_instructions
+from explain.instructions import TURN_CUES, is_instruction, without_instructions
 from explain.llm import LocalLLM
 from retrieval.index import IndexLookupError
 from retrieval.search import ImageInput, QueryError, Searcher
@@ -125,9 +125,9 @@ class ShoppingAgent:
         that talk to the assistant or paste code and tool calls are left out first; the rest of
         the turn (if any) is planned by the parser alone, never the LLM."""
         t = text.strip()
-        instruction = is_instruction(t)
+        instruction = is_instruction(t, TURN_CUES)
         if instruction:
-            t = without_instructions(t)
+            t = without_instructions(t, TURN_CUES)
             if not t:
                 return Plan("help", [], IGNORED), "parser (instruction-like text only: not followed)", None
         if instruction or not t or self.planner_mode == "parser":

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from explain.instructions import CODE, CUES
+from explain.instructions import CODE, TURN_CUES
 from retrieval.index import ProductIndex
 from retrieval.vocabulary import Modifier, Vocabulary, change_text, normalise
 
@@ -59,7 +59,7 @@ THANKS = _re(r"^\W*(?:thanks?(?: you| a lot| so much)?|thx|ty|cheers|great|cool|
              r"ok(?:ay)?|got it|bye|goodbye)\W*$")
 # Text that talks to the assistant's instructions is searched as words, never planned by the LLM
 # (the agent leaves such sentences out before the parser sees a turn).
-INSTRUCTION = re.compile(f"{CUES.pattern}|{CODE.pattern}", re.IGNORECASE)
+INSTRUCTION = re.compile(f"{TURN_CUES.pattern}|{CODE.pattern}", re.IGNORECASE)
 PHOTO_WORD = _re(r"\b(photo|picture|image|pic)\b")
 # Intents a pattern decides alone, in order of precedence: before the rules about values and the
 # screen, then after them.

@@ -179,9 +179,8 @@ class Builder:
                                            "Solid", "Blue", "Shirts", "Menswear", "Men",
                                            "Shirts", "A cotton shirt, with a collar."]))
         else:
-            values = {"id": pid, "title": title, "description": "Cotton, regular fit.",
-                      "image": f"images/{pid}.png", "price": "999", "colour": "Blue",
-                      "article_type": "Shirts"}
+            values = dict(zip(GENERIC_COLUMNS, [pid, title, "Cotton, regular fit.", f"images/{pid}.png",
+                                                "999", "Blue", "Shirts"]))
         return Row(pid, values)
 
     def image_path(self, pid: str) -> Path:
