@@ -30,8 +30,7 @@ def writer_lock(folder: str | Path, wait: float = WAIT_S) -> Iterator[None]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     key = os.path.realpath(folder)
-    held = getattr(_held, "folders", None) or set()
-    _held.folders = held
+    held = _held.__dict__.setdefault("folders", set())     # this thread's locked folders
     if key in held:
         yield
         return

@@ -55,6 +55,12 @@ def write_catalogue(products: list[Product], folder: Path) -> Path:
     return folder / "catalog.csv"
 
 
+def fresh_copy(base: Path, scratch: Path) -> None:
+    """``scratch`` becomes a copy of the index ``base`` (whatever a killed writer left there)."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(base, scratch)
+
+
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "retrieval", *args]
 
@@ -114,15 +120,13 @@ def kill_at(args: list[str], folder: Path, after_s: float, in_save: bool) -> Non
 def kill_series(name: str, args: list[str], base: Path, scratch: Path, allowed: dict, points: int,
                 log) -> list[Outcome]:
     """``points`` kills of ``args`` (which name ``scratch`` as the index) on fresh copies of ``base``."""
-    shutil.rmtree(scratch, ignore_errors=True)
-    shutil.copytree(base, scratch)
+    fresh_copy(base, scratch)
     saving, total = timed_run(args, scratch)
     moments = [("run", total * (i + 0.5) / (points - points // 2)) for i in range(points - points // 2)]
     moments += [("save", (total - saving) * (i + 0.5) / (points // 2)) for i in range(points // 2)]
     out = []
     for where, after in log(moments, f"kill -9 during {name}"):
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.copytree(base, scratch)
+        fresh_copy(base, scratch)
         kill_at(args, scratch, after, where == "save")
         o = Outcome(name, f"{after:.2f}s into the {where}")
         o.lost, o.state = complete_generation(scratch, allowed)
@@ -154,8 +158,7 @@ def two_writers(base: Path, scratch: Path, catalogues: list[Path], ids: list[set
                 before: set[str], rounds: int, log) -> list[Outcome]:
     out = []
     for r in log(range(rounds), "two writers at once"):
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.copytree(base, scratch)
+        fresh_copy(base, scratch)
         logs = [tempfile.TemporaryFile("w+") for _ in catalogues]
         procs = [subprocess.Popen(cli("add", "--index", str(scratch), "--catalog", str(c)),
                                   stdout=subprocess.DEVNULL, stderr=fh, text=True)

@@ -62,7 +62,7 @@ def run(ctx: Context) -> SuiteResult:
     quick = ctx.quick
     failures = ctx.out / "robustness_failures"
     shutil.rmtree(failures, ignore_errors=True)
-    records, rows = [], []
+    cases, rows = [], []                      # (family, outcome) of every case tried
     never = lambda o: False
 
     fuzzed = fuzz_outcomes(1 if quick else 8, failures)
@@ -70,7 +70,7 @@ def run(ctx: Context) -> SuiteResult:
         mine = [o for o in fuzzed if o.reader == reader]
         rows.append(row(f"catalogue: {reader}", mine, lambda o: o.crashed, lambda o: o.dropped,
                         lambda o: o.outside, never, lambda o: o.unreported))
-    records += [{"family": f"catalogue: {o.reader}", **dataclasses.asdict(o)} for o in fuzzed]
+    cases += [(f"catalogue: {o.reader}", o) for o in fuzzed]
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -87,26 +87,25 @@ def run(ctx: Context) -> SuiteResult:
                                      8 if quick else len(injections.TYPED), progress)
         rows.append(row("instructions typed by a shopper", typed, lambda o: o.crashed, never,
                         lambda o: o.leaked, lambda o: o.followed, lambda o: o.unintended))
-        records += [{"family": o.family, **dataclasses.asdict(o)} for o in planted + typed]
+        cases += [(o.family, o) for o in planted + typed]
 
         killed = crashes.run_crashes(products_for(ctx, 40 if quick else 80), work / "crashes",
                                      4 if quick else 24, progress)
         rows.append(row("writers killed or racing", killed, never, lambda o: o.lost, never, never,
                         lambda o: o.unrecovered))
-        records += [{"family": "writers", **dataclasses.asdict(o)} for o in killed]
+        cases += [("writers", o) for o in killed]
 
         first = searcher.index.product(searcher.index.all_ids()[0])
         probed = app.run_app(work / "planted" / "index", work / "planted" / "shop", work / "app",
                              first.id, first.image_path)
         rows.append(row("the served app", probed, lambda o: o.crashed, lambda o: o.lost,
                         lambda o: o.leaked, never, lambda o: o.accepted))
-        records += [{"family": "app", **dataclasses.asdict(o)} for o in probed]
+        cases += [("app", o) for o in probed]
 
+    records = [{"family": family, **dataclasses.asdict(o)} for family, o in cases]
     (ctx.out / "robustness_cases.jsonl").write_text(
         "\n".join(json.dumps(r, default=str, ensure_ascii=False) for r in records) + "\n")
-    failed = [r for r in records if any(r.get(k) for k in ("crashed", "dropped", "outside", "unreported",
-                                                             "followed", "leaked", "quoted", "unintended",
-                                                             "lost", "unrecovered", "accepted"))]
+    failed = [{"family": family, **dataclasses.asdict(o)} for family, o in cases if o.failed]
     totals = {name: sum(r[i] for r in rows) for i, name in enumerate(COLUMNS) if i}
     metrics = {r[0]: dict(zip(COLUMNS[1:], r[1:])) for r in rows}
     metrics["total"] = totals
