@@ -15,6 +15,7 @@ from .alignment import train_alignment
 from .cache import FeatureCache
 from .clusters import ClusterMap
 from .complement import Complementarity
+from .copurchase import CoPurchases, PairModel
 from .embed import caption_features, project, tower_features
 from .encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
 from .fusion import create_fusion, item_labels
@@ -110,6 +111,10 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
         with stats.stage("learn complementarity"):
             pairs = copurchases(folder, catalog.report, {p.id for p in products})
             parts.append(Complementarity.learn(pairs, {p.id: p.article_type for p in products}))
+            parts.append(CoPurchases.from_pairs(pairs))
+        with stats.stage("train pair model"):
+            parts.append(PairModel.fit([p.id for p in products], fuser.items(emb),
+                                       [p.article_type for p in products], pairs))
     parts.append(catalog.report)                    # with the co-purchase rows' issues
     with stats.stage("save"):
         out.mkdir(parents=True, exist_ok=True)

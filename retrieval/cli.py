@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from datetime import UTC
 from pathlib import Path
 
@@ -87,12 +88,13 @@ def cmd_complete(args) -> None:
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
-    if min(args.style, args.complementarity, args.popularity) < 0:
-        raise UsageError("--style, --complementarity and --popularity must not be negative")
+    weights = LookWeights(args.style, args.complementarity, args.popularity, args.copurchase,
+                          args.pair)
+    if min(asdict(weights).values()) < 0:
+        raise UsageError("--style, --complementarity, --popularity, --copurchase and --pair "
+                         "must not be negative")
     searcher = Searcher(args.index)
-    look = searcher.complete(args.item, args.image, args.k,
-                             LookWeights(args.style, args.complementarity, args.popularity),
-                             args.per_category or None)
+    look = searcher.complete(args.item, args.image, args.k, weights, args.per_category or None)
     if args.json:
         print(json.dumps(look.to_json()))
         return
@@ -100,7 +102,8 @@ def cmd_complete(args) -> None:
     w = look.weights
     print(f"completing {a.id or 'photo'} {a.title or ''} [{a.article_type or '-'}]; "
           f"score = {w.style:g} * style + {w.complementarity:g} * complementarity "
-          f"({look.source}) + {w.popularity:g} * popularity")
+          f"({look.source}) + {w.popularity:g} * popularity + {w.copurchase:g} * co-purchases "
+          f"+ {w.pair:g} * pair model")
     for rank, item in enumerate(look.items, 1):
         r = item.result
         print(f"{rank:3d}. {item.score:.3f} (style {item.style:.3f}, compl. {item.complementarity:.3f})"
@@ -280,11 +283,18 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--item", help="product id")
     q.add_argument("--image", help="path of a photo")
     c.add_argument("--k", type=int, default=10)
-    c.add_argument("--style", type=float, default=0.5, help="weight a of style similarity")
-    c.add_argument("--complementarity", type=float, default=0.5,
+    from .complement import LookWeights
+
+    w = LookWeights()
+    c.add_argument("--style", type=float, default=w.style, help="weight a of style similarity")
+    c.add_argument("--complementarity", type=float, default=w.complementarity,
                    help="weight b of category complementarity")
-    c.add_argument("--popularity", type=float, default=0.0,
+    c.add_argument("--popularity", type=float, default=w.popularity,
                    help="weight c of co-purchase popularity (indexes built with purchase data)")
+    c.add_argument("--copurchase", type=float, default=w.copurchase,
+                   help="weight d of the anchor's look-alikes' co-purchases (idem)")
+    c.add_argument("--pair", type=float, default=w.pair,
+                   help="weight e of the learned pair model (idem)")
     c.add_argument("--per-category", type=int, default=2,
                    help="at most this many products of one article type (0: no limit)")
     c.add_argument("--json", action="store_true")

@@ -1,5 +1,5 @@
 """Complete the look: products from other, compatible categories, ranked by
-``score = a * style + b * complementarity + c * popularity``.
+``score = a * style + b * complementarity + c * popularity + d * co-purchases + e * pair model``.
 
 - *style* is the cosine similarity of the two products' fused vectors;
 - *complementarity* is how well the candidate's category goes with the anchor's. It is learned
@@ -8,7 +8,13 @@
   anchor's category: slots that do not clash (no second shirt, no trousers with a dress), gender,
   usage and season compatible;
 - *popularity* is how often the candidate was bought with anything (log-scaled to [0, 1]; 0
-  without purchase data).
+  without purchase data);
+- *co-purchases* are the candidate's purchases with the anchor's nearest neighbours
+  (``CoPurchases.spread``: a product never bought inherits those of the products it looks like);
+- *pair model* is the learned type-aware compatibility of the two products (``PairModel``).
+
+The last two exist for indexes built with purchase data; the weights (``LookWeights``) are the
+ones the complement suite chose on validation anchors.
 """
 from __future__ import annotations
 
@@ -17,12 +23,15 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from .index import Filters, ProductIndex, SearchResult
 from .products import Product
+
+if TYPE_CHECKING:
+    from .copurchase import CoPurchases, PairModel
 
 # Outfit slots by category name (master category, subcategory or product group; lower case).
 SLOTS = {
@@ -47,6 +56,7 @@ USAGE_GROUPS = ({"casual", "smart casual", "travel", "party", "sports"},
                 {"formal", "smart casual", "party"}, {"ethnic", "party"}, {"home"})
 SEASON_CLASHES = {frozenset({"summer", "winter"})}
 KIDS = {"boys", "girls", "kids"}
+LOOKALIKES = 200     # nearest products whose co-purchases an anchor inherits (the best 100 bought)
 
 
 def _names(p: Product) -> list[str]:
@@ -175,11 +185,15 @@ class Complementarity:
 @dataclass(frozen=True)
 class LookWeights:
     """``score = style * similarity + complementarity * category complementarity
-    + popularity * co-purchase popularity``."""
+    + popularity * co-purchase popularity + copurchase * neighbours' co-purchases
+    + pair * pair model``. The defaults are the complement suite's choice on validation anchors
+    (docs/results/report.md); without purchase data only the first two terms are non-zero."""
 
     style: float = 0.5
     complementarity: float = 0.5
     popularity: float = 0.0
+    copurchase: float = 0.0
+    pair: float = 0.0
 
 
 @dataclass
@@ -189,11 +203,13 @@ class LookItem:
     complementarity: float
     popularity: float
     score: float
+    copurchase: float = 0.0
+    pair: float = 0.0
 
     def to_json(self) -> dict:
         return {**self.result.to_json(), "article_type": self.result.product.article_type,
-                "style": round(self.style, 6), "complementarity": round(self.complementarity, 6),
-                "popularity": round(self.popularity, 6), "score": round(self.score, 6)}
+                **{k: round(getattr(self, k), 6) for k in
+                   ("style", "complementarity", "popularity", "copurchase", "pair", "score")}}
 
 
 @dataclass
@@ -246,50 +262,79 @@ def complete_the_look(index: ProductIndex, anchor: Product, vector: np.ndarray,
                       weights: LookWeights = LookWeights(), per_category: int | None = 2,
                       per_slot: int | None = 3, types_per_slot: int = 4,
                       per_search: int = 40, exclude: Sequence[str] = (),
-                      category: str | Sequence[str] | None = None) -> Look:
+                      category: str | Sequence[str] | None = None,
+                      copurchases: CoPurchases | None = None,
+                      pair_model: PairModel | None = None) -> Look:
     """Up to ``k`` products that complete ``anchor`` (fused-space ``vector``).
 
-    For each outfit slot (bottom, feet, each kind of accessory, ...) the ``types_per_slot`` most
-    complementary article types are searched for the ``per_search`` products closest in style;
-    candidates are scored, keeping at most ``per_category`` of one article type and ``per_slot``
-    of one slot, so that a look spans trousers, shoes, a belt and a watch rather than ten jeans.
-    Neither the anchor nor ``exclude`` is returned. ``category`` (article types, subcategories or
-    categories, "what shoes go with it?") keeps only those kinds, without the per-type and
-    per-slot caps.
+    Candidates: for each outfit slot (bottom, feet, each kind of accessory, ...) the
+    ``types_per_slot`` most complementary article types are searched for the ``per_search``
+    products closest in style; with ``copurchases``, the products bought with the anchor's
+    nearest neighbours join them. Candidates are scored (``LookWeights``), keeping at most
+    ``per_category`` of one article type and ``per_slot`` of one slot, so that a look spans
+    trousers, shoes, a belt and a watch rather than ten jeans. Neither the anchor, its own
+    article type (unless asked for) nor ``exclude`` is returned. ``category`` (article types, subcategories, categories or slots such as
+    "feet": "what shoes go with it?") keeps only those kinds, without the per-type and per-slot
+    caps.
     """
     comp = complementarity or Complementarity()
     wanted = None if category is None else {c.lower() for c in ([category] if isinstance(category, str)
                                                               else category)}
     if wanted is not None:
         per_category = per_slot = types_per_slot = None
+
+    def kept(p: Product) -> bool:
+        return wanted is None or bool(wanted & {*_names(p), slot(p) or ""})
+
     by_slot: dict[str, list[tuple[float, Product]]] = defaultdict(list)
     for rep in category_stats(index):
-        if wanted is not None and not wanted & set(_names(rep)):
+        if not kept(rep):
             continue
         c = comp.category_score(anchor, rep)
         if c > 0:
             by_slot[slot(rep) or "other"].append((c, rep))
     kinds = [rep for reps in by_slot.values()
              for _, rep in sorted(reps, key=lambda cr: -cr[0])[:types_per_slot or None]]
-    skip = [*([anchor.id] if anchor.id else []), *exclude]
-    candidates: list[tuple[SearchResult, float]] = []
+    skip = {*([anchor.id] if anchor.id else []), *exclude}
+    found: dict[str, SearchResult] = {}
     for rep in kinds:
         for hit in index.search(vector, per_search, Filters(article_type=rep.article_type),
-                                exclude=skip):
-            c = comp.score(anchor, hit.product)
-            if c > 0:
-                candidates.append((hit, c))
+                                exclude=list(skip)):
+            found.setdefault(hit.id, hit)
+    bought: dict[str, float] = {}
+    if copurchases is not None and weights.copurchase:
+        near = index.search(vector, LOOKALIKES)
+        bought = copurchases.spread([h.id for h in near], [h.score for h in near])
+        new = sorted(pid for pid in bought.keys() - skip - found.keys() if pid in index)
+        if new:
+            unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            scores = np.stack([index.vector(pid) for pid in new]) @ unit
+            for hit in index.results([index.key_of(pid) for pid in new], scores.tolist()):
+                if kept(hit.product):
+                    found[hit.id] = hit
+    same_kind = anchor.article_type if wanted is None else None      # a look needs other kinds
+    candidates = [(h, c) for h in found.values()
+                  if (not same_kind or h.product.article_type != same_kind)
+                  and (c := comp.score(anchor, h.product)) > 0]
     if not candidates:
         return Look(anchor, [], weights, comp.source(anchor))
     style = np.array([h.score for h, _ in candidates])
     compl = np.array([c for _, c in candidates])
     pop = np.array([comp.popularity.get(h.id, 0.0) for h, _ in candidates])
-    score = weights.style * style + weights.complementarity * compl + weights.popularity * pop
+    spread = np.array([bought.get(h.id, 0.0) for h, _ in candidates])
+    pair = np.zeros(len(candidates))
+    if pair_model is not None and weights.pair:
+        pair = pair_model.score(vector, anchor.article_type,
+                                np.stack([index.vector(h.id) for h, _ in candidates]),
+                                [h.product.article_type for h, _ in candidates],
+                                [h.id for h, _ in candidates])
+    score = (weights.style * style + weights.complementarity * compl + weights.popularity * pop
+             + weights.copurchase * spread + weights.pair * pair)
     types = [h.product.article_type or "" for h, _ in candidates]
     slots = [slot(h.product) or "other" for h, _ in candidates]
     top = diverse_top(score, [(types, per_category), (slots, per_slot)], k)
     items = [LookItem(candidates[i][0], float(style[i]), float(compl[i]), float(pop[i]),
-                      float(score[i])) for i in top]
+                      float(score[i]), float(spread[i]), float(pair[i])) for i in top]
     return Look(anchor, items, weights, comp.source(anchor))
 
 

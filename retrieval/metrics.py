@@ -84,3 +84,24 @@ def novelty(recommended: np.ndarray, popularity: np.ndarray, n_users: int) -> np
     of users who interacted with the item in training (add-one smoothed, so unseen items count)."""
     p = (np.asarray(popularity, dtype=float) + 1.0) / (n_users + 1.0)
     return (-np.log2(p))[np.asarray(recommended)].mean(1)
+
+
+def fill_in_the_blank(choice_scores: np.ndarray) -> np.ndarray:
+    """(questions x choices) scores with the right answer in column 0: 1 where it scores above
+    every other choice (ties count against it)."""
+    s = np.asarray(choice_scores, dtype=float)
+    return (s[:, :1] > s[:, 1:]).all(1).astype(float)
+
+
+def pair_auc(positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """Per (positive, negative) pair: 1 when the positive scores higher, 0.5 on a tie; the mean
+    is the ROC AUC estimated with one negative per positive."""
+    p, n = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
+    return (p > n) + 0.5 * (p == n)
+
+
+def average_precision_at_k(ranks: np.ndarray, k: int) -> np.ndarray:
+    """Single relevant item per query: AP@k = 1 / (rank + 1) within the top ``k``, else 0 (its
+    mean is MAP@k, the H&M competition's measure with k = 12)."""
+    r = np.asarray(ranks)
+    return np.where(r < k, 1.0 / (r + 1.0), 0.0)

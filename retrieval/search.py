@@ -11,6 +11,7 @@ from PIL import Image
 from .clusters import ClusterMap
 from .complement import Complementarity, Look, LookWeights, complete_the_look
 from .composed import KEPT, ComposedResults, composed_search, inferred_reference
+from .copurchase import CoPurchases, PairModel
 from .encoders import ClipEncoder, create_encoder
 from .index import Filters, IndexLookupError, ProductIndex, SearchResult
 from .ingest import ImageError, open_rgb
@@ -41,6 +42,8 @@ class Searcher:
         self._vocabulary: Vocabulary | None = None
         self._clusters: ClusterMap | None = None
         self.complementarity = self.index.load_part(Complementarity) or Complementarity()
+        self.copurchases = self.index.load_part(CoPurchases)
+        self.pair_model = self.index.load_part(PairModel)
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -147,7 +150,8 @@ class Searcher:
             vector = self.image_vector(image)
             anchor = inferred_reference(self.index, vector)
         return complete_the_look(self.index, anchor, vector, self.complementarity, k, weights,
-                                 per_category, exclude=exclude, category=category)
+                                 per_category, exclude=exclude, category=category,
+                                 copurchases=self.copurchases, pair_model=self.pair_model)
 
     def for_history(self, history: list[str], days: list[float] | None = None, k: int = 10,
                     filters: Filters | None = None, exclude: Sequence[str] = ()) -> list[SearchResult]:

@@ -6,9 +6,11 @@ import subprocess
 import sys
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from retrieval.complement import Complementarity, LookWeights, complete_the_look, rule_score, slot
+from retrieval.copurchase import CoPurchases, PairModel
 from retrieval.index import ProductIndex
 from retrieval.products import Product
 
@@ -78,6 +80,7 @@ def test_complete_the_look_returns_other_compatible_categories(index_dir):
         assert slot(p) not in ("top", "full", None), p
         assert p.gender in ("Men", "Unisex")
         assert i.score == pytest.approx(0.3 * i.style + 0.7 * i.complementarity)
+        assert i.copurchase == i.pair == 0          # no purchase data in this index
     assert [i.score for i in look.items] == sorted((i.score for i in look.items), reverse=True)
 
 
@@ -90,10 +93,77 @@ def test_cli_complete(index_dir):
                            "--json"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert out["anchor"]["id"] == pid and out["weights"] == {"style": 1.0, "complementarity": 0.0,
-                                                             "popularity": 0.0}
+    assert out["anchor"]["id"] == pid
+    assert out["weights"] == {"style": 1.0, "complementarity": 0.0, "popularity": 0.0,
+                              "copurchase": 0.0, "pair": 0.0}
     assert out["complementarity_from"] == "rules" and 0 < len(out["items"]) <= 5
     assert all(r["score"] == pytest.approx(r["style"]) for r in out["items"])
     bad = subprocess.run([sys.executable, "-m", "retrieval", "complete", "--index", str(index_dir),
                           "--item", "no-such-id"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "no-such-id" in bad.stderr
+
+
+def test_a_product_never_bought_inherits_the_copurchases_of_its_lookalikes():
+    graph = CoPurchases.from_pairs([("shirt1", "belt1"), ("shirt1", "belt1"), ("shirt2", "shoe1"),
+                                    ("dress", "bag")])
+    assert graph.popularity_of(["shirt1", "new"])[1] == 0 < graph.popularity_of(["shirt1"])[0]
+    # a new shirt: most like shirt1, a little like shirt2, not like the dress
+    spread = graph.spread(["new", "shirt1", "shirt2", "dress"], [1.0, 0.9, 0.5, -0.2])
+    assert set(spread) == {"belt1", "shoe1"}                 # the look-alikes' partners
+    assert spread["belt1"] == 1.0 > spread["shoe1"] > 0
+    assert CoPurchases.from_pairs([]).spread(["x"], [1.0]) == {}
+
+
+@pytest.fixture(scope="module")
+def hm_index(tmp_path_factory):
+    """An H&M slice built with its co-purchases: the graph and the pair model are saved with it."""
+    from retrieval.build import build_index
+    from retrieval.ingest import load_catalog
+    from retrieval.settings import hm_dir
+
+    out = tmp_path_factory.mktemp("hm-index")
+    build_index(load_catalog(hm_dir(), limit=400), out)
+    return out
+
+
+@pytest.mark.slow
+def test_complete_the_look_ranks_by_copurchases_and_the_pair_model(hm_index):
+    from retrieval.search import Searcher
+
+    searcher = Searcher(hm_index)
+    assert searcher.copurchases is not None and searcher.pair_model is not None
+    graph, index = searcher.copurchases, searcher.index
+    # an anchor with a partner of another type in the slice
+    anchor = next(a for a in graph.ids if a in index and any(
+        b in index and index.product(b).article_type != index.product(a).article_type
+        for b in graph.ids if graph.counts[graph.row[a], graph.row[b]]))
+    weights = LookWeights(0.2, 0.1, 0.1, 0.5, 0.1)
+    look = searcher.complete(item=anchor, k=10, weights=weights, per_category=None)
+    assert look.items and anchor not in {i.result.id for i in look.items}
+    assert any(i.copurchase > 0 for i in look.items) and any(i.pair != 0 for i in look.items)
+    for i in look.items:
+        assert i.result.product.article_type != index.product(anchor).article_type
+        assert i.score == pytest.approx(0.2 * i.style + 0.1 * i.complementarity + 0.1 * i.popularity
+                                        + 0.5 * i.copurchase + 0.1 * i.pair, abs=1e-5)
+    # the saved pair model scores as the one trained: reload it and compare
+    again = PairModel.load(index.generation)
+    items = [i.result for i in look.items]
+    vectors = np.stack([index.vector(r.id) for r in items])
+    kinds = [r.product.article_type for r in items]
+    a = index.product(anchor)
+    assert np.allclose(again.score(index.vector(anchor), a.article_type, vectors, kinds, [r.id for r in items]),
+                       [i.pair for i in look.items], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_requested_slot_or_category_keeps_only_those_kinds(hm_index):
+    from retrieval.search import Searcher
+
+    searcher = Searcher(hm_index)
+    index = searcher.index
+    anchor = next(pid for pid in index.all_ids() if slot(index.product(pid)) == "top")
+    look = searcher.complete(item=anchor, k=6, category="bottom")
+    assert look.items and all(slot(i.result.product) == "bottom" for i in look.items)
+    kind = look.items[0].result.product.article_type
+    look = searcher.complete(item=anchor, k=6, category=kind)
+    assert look.items and all(i.result.product.article_type == kind for i in look.items)

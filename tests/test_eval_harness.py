@@ -45,18 +45,24 @@ def test_complement_and_personal_suites_on_an_hm_slice(tmp_path, myntra):
     metrics = json.loads((out / "metrics.json").read_text())
     comp = metrics["complement"]
     assert comp["config"]["items"] == 800 and comp["config"]["test anchors"] > 10
-    assert {"popularity", "nearest neighbour", "ours, at most 2 per type and 3 per slot"} <= set(comp["metrics"]["methods"])
+    assert {"popularity, other types", "nearest neighbour, other types", "rules only",
+            "pair model only", "ours, at most 2 per type and 3 per slot"} <= set(comp["metrics"]["methods"])
     for method in comp["metrics"]["methods"].values():
-        assert 0 <= method["Recall@10"]["mean"] <= 1
-    weights = comp["config"]["weights (style, complementarity, popularity)"]
+        assert 0 <= method["Recall@10"]["mean"] <= 1 and 0 <= method["FITB"]["mean"] <= 1
+        assert 0 <= method["AUC"]["mean"] <= 1
+    assert comp["config"]["fill-in-the-blank questions"] > 10
+    weights = comp["config"]["weights (style, complementarity, popularity, copurchase, pair)"]
     assert all(abs(sum(w) - 1) < 1e-3 for w in weights.values())
     personal = metrics["personal"]
     methods = personal["metrics"]["methods"]
     assert set(methods) == {"Random", "MostPopular", "ItemKNN", "UserKNN", "Recency profile",
-                            "Multimodal two-tower (PixelRec-style)"}
+                            "Multimodal two-tower (PixelRec-style)",
+                            "Sequential (SASRec-style, multimodal items)",
+                            "Two-stage: candidates + ranker"}
     assert personal["config"]["test customers"] > 10
     for m in methods.values():
         assert 0 <= m["Recall@10"]["mean"] <= m["HR@10 (1+20)"]["mean"] <= 1
+        assert 0 <= m["MAP@12"]["mean"] <= m["MRR"]["mean"]
     assert "suite: complement" in done.stdout and "suite: personal" in done.stdout
     assert (out / "complement.png").stat().st_size > 0 and (out / "personal.png").stat().st_size > 0
 

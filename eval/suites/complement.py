@@ -1,15 +1,19 @@
 """Complete the look on H&M: for held-out anchor articles, how many of the articles most often
-bought with them (``bought_together.csv``) are in the top 10?
+bought with them (``bought_together.csv``) are in the top 10, how often the bought-together
+article of another type is picked among articles of its type (fill in the blank), and how often a
+bought-together pair outscores a random one (compatibility AUC).
 
 Every co-purchase that involves a held-out anchor (in bought_together, either direction, or in a
 same-day basket of the transactions) is removed before anything is learned, so neither the
-complementarity table nor the popularity baseline has seen the answers. The candidates are the
-catalogue's articles with a product type (what ``complete_the_look`` can return); the anchor itself
-is excluded. Weights of ``a * style + b * complementarity + c * popularity`` are chosen on
-validation anchors taken from the training side, then frozen for the test anchors.
+complementarity table, the co-purchase graph, the pair model nor the popularity baseline has seen
+the answers. The candidates are the catalogue's articles with a product type (what
+``complete_the_look`` can return); the anchor itself is excluded. Weights of the score are chosen
+on validation anchors taken from the training side (with models that have not seen those
+either), then frozen for the test anchors.
 """
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 
 import matplotlib
@@ -20,8 +24,10 @@ import numpy as np
 
 from retrieval import metrics as M
 from retrieval.complement import Complementarity, LookWeights, diverse_top, slot
+from retrieval.copurchase import CoPurchases, PairModel
 from retrieval.ingest import IngestReport
 from retrieval.interactions import read_pairs, read_transactions, same_day_pairs
+from retrieval.products import Product
 from retrieval.splits import assert_disjoint, in_test
 
 from ..context import Context
@@ -31,43 +37,82 @@ from . import SuiteResult
 K = 10
 PER_CATEGORY = 2
 PER_SLOT = 3
-COMP_GRID = (0.0, 0.05, 0.1, 0.25, 0.5)        # per unit of style weight
-POP_GRID = (0.0, 0.05, 0.1, 0.2, 0.4)
+FITB_CHOICES = 3                     # wrong answers of the right answer's type
+NEIGHBOUR_POOL = 300                 # nearest products offered to CoPurchases.spread
+GRID = {"complementarity": (0.0, 0.1, 0.5), "popularity": (0.0, 0.1, 0.3),
+        "copurchase": (0.0, 1.0, 2.0, 4.0), "pair": (0.0, 0.05, 0.2)}   # per unit of style weight
+PREVIOUS = LookWeights(0.625, 0.3125, 0.0625)      # the default before co-purchases and the pair model
+PARTS = ("style", "complementarity", "popularity", "copurchase", "pair")
 
 
 class Ranker:
     """Scores every candidate for one anchor row, from what the training co-purchases taught."""
 
-    def __init__(self, fused: np.ndarray, types: np.ndarray, candidates: np.ndarray,
-                 train_pairs: list[tuple[str, str]], ids: list[str], slots: list[str]):
-        self.fused, self.types, self.candidates = fused, types, candidates
+    def __init__(self, products: list[Product], fused: np.ndarray, candidates: np.ndarray,
+                 train_pairs: list[tuple[str, str]], seed: int):
+        ids = [p.id for p in products]
+        types = np.array([p.article_type or "" for p in products], dtype=object)
+        slots = [slot(p) or "other" for p in products]
+        self.products, self.fused, self.types, self.candidates, self.ids = products, fused, types, candidates, ids
+        self.kinds = {t: products[c] for c in candidates[::-1] for t in [types[c]]}   # one per type
         self.cand_slots = [slots[c] for c in candidates]
         self.comp = Complementarity.learn(train_pairs, {pid: t or None for pid, t in zip(ids, types)})
+        self.graph = CoPurchases.from_pairs(train_pairs)
+        self.pair_model = PairModel.fit(ids, fused, list(types), train_pairs, seed=seed)
         self.popularity = np.array([self.comp.popularity.get(ids[c], 0.0) for c in candidates])
         self.cand_types = types[candidates]
-        self._parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.cand_ids = [ids[c] for c in candidates]
+        self.position = {int(c): i for i, c in enumerate(candidates)}
+        self.rng = np.random.default_rng(seed)
+        self._parts: dict[int, dict[str, np.ndarray]] = {}
 
-    def parts(self, anchor: int) -> tuple[np.ndarray, np.ndarray]:
-        """(style, complementarity) of every candidate (kept: the weight grid reuses them)."""
+    def parts(self, anchor: int) -> dict[str, np.ndarray]:
+        """Each term of the score for every candidate (kept: the weight grid reuses them)."""
         if anchor not in self._parts:
-            row = self.comp.table.get(self.types[anchor], {})
-            self._parts[anchor] = (self.fused[self.candidates] @ self.fused[anchor],
-                                   np.array([row.get(t, 0.0) for t in self.cand_types], np.float32))
+            sims = self.fused @ self.fused[anchor]
+            sims[anchor] = -np.inf
+            near = np.argpartition(-sims, NEIGHBOUR_POOL)[:NEIGHBOUR_POOL]
+            near = near[np.argsort(-sims[near])]
+            bought = self.graph.spread([self.ids[i] for i in near], sims[near])
+            kind = {t: self.comp.category_score(self.products[anchor], rep)
+                    for t, rep in self.kinds.items()}
+            comp = np.array([kind[t] for t in self.cand_types], np.float32)
+            self._parts[anchor] = {
+                "style": sims[self.candidates].astype(np.float32),
+                "complementarity": comp.astype(np.float32),
+                "popularity": self.popularity.astype(np.float32),
+                "copurchase": np.array([bought.get(i, 0.0) for i in self.cand_ids], np.float32),
+                "pair": self.pair_model.score(self.fused[anchor], self.types[anchor],
+                                              self.fused[self.candidates], list(self.cand_types),
+                                              self.cand_ids).astype(np.float32)}
         return self._parts[anchor]
+
+    def scores(self, method: str, anchor: int, weights: LookWeights | None = None) -> np.ndarray:
+        """Every candidate's score (-inf: not offered); ties are broken at random."""
+        parts = self.parts(anchor)
+        same = self.cand_types == self.types[anchor]
+        if method.startswith("popularity"):
+            score = parts["popularity"].astype(float)
+        elif method.startswith("nearest neighbour"):
+            score = parts["style"].astype(float)
+        elif method == "rules only":
+            score = parts["complementarity"].astype(float)
+        elif method == "pair model only":
+            score = parts["pair"].astype(float)
+        else:
+            score = sum(getattr(weights, p) * parts[p].astype(float) for p in PARTS)
+            score[parts["complementarity"] <= 0] = -np.inf      # as complete_the_look: no clash
+        if "other types" in method or method in ("rules only", "pair model only") \
+                or method.startswith("ours") or method.startswith("before"):
+            score[same] = -np.inf
+        score = score + 1e-9 * self.rng.random(len(score))
+        score[self.candidates == anchor] = -np.inf
+        return score
 
     def top(self, method: str, anchor: int, weights: LookWeights | None = None,
             per_category: int | None = None) -> np.ndarray:
-        style, comp = self.parts(anchor)
-        if method == "popularity":
-            score = self.popularity.copy()
-        elif method == "nearest neighbour":
-            score = style.copy()
-        else:
-            score = (weights.style * style + weights.complementarity * comp
-                     + weights.popularity * self.popularity)
-        score[self.candidates == anchor] = -np.inf
         caps = [(self.cand_types, per_category), (self.cand_slots, PER_SLOT if per_category else None)]
-        return self.candidates[diverse_top(score, caps, K)]
+        return self.candidates[diverse_top(self.scores(method, anchor, weights), caps, K)]
 
 
 def evaluate(ranker: Ranker, anchors: list[int], truth: dict[int, set[int]], method: str,
@@ -81,23 +126,61 @@ def evaluate(ranker: Ranker, anchors: list[int], truth: dict[int, set[int]], met
     return relevance, n_relevant
 
 
+def questions(ranker: Ranker, anchors: list[int], other: dict[int, set[int]],
+              truth: dict[int, set[int]], seed: int) -> list[tuple[int, int, list[int], int]]:
+    """(anchor, right answer, wrong answers of its type, random other-type article) for every
+    held-out bought-together article of another type; the same for every method."""
+    rng = np.random.default_rng(seed)
+    by_type: dict[str, list[int]] = defaultdict(list)
+    for c in ranker.candidates:
+        by_type[ranker.types[c]].append(int(c))
+    out = []
+    for a in anchors:
+        others = ranker.candidates[ranker.cand_types != ranker.types[a]]
+        for b in sorted(other[a]):
+            pool = [c for c in by_type[ranker.types[b]] if c not in truth[a] and c != a]
+            if len(pool) < FITB_CHOICES:
+                continue
+            wrong = rng.choice(pool, FITB_CHOICES, replace=False).tolist()
+            negative = int(rng.choice(others))
+            while negative in truth[a]:
+                negative = int(rng.choice(others))
+            out.append((a, b, wrong, negative))
+    return out
+
+
+def compatibility(ranker: Ranker, qs, method: str,
+                  weights: LookWeights | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per question: fill-in-the-blank correct (0/1) and the pair AUC term."""
+    choices, positive, negative = [], [], []
+    for a, right, wrong, neg in qs:
+        s = ranker.scores(method, a, weights)
+        s = np.where(np.isinf(s), -1e9, s)           # not offered: below everything offered
+        choices.append([s[ranker.position[c]] for c in (right, *wrong)])
+        positive.append(s[ranker.position[right]])
+        negative.append(s[ranker.position[neg]])
+    return M.fill_in_the_blank(np.array(choices)), M.pair_auc(np.array(positive), np.array(negative))
+
+
 def scores(relevance, n_relevant) -> dict[str, np.ndarray]:
     return {"Hit@10": M.hit(relevance, n_relevant, K), "Recall@10": M.recall(relevance, n_relevant, K),
             "NDCG@10": M.ndcg(relevance, n_relevant, K)}
 
 
-def tuned(ranker: Ranker, anchors, truth, per_category, popularity: bool) -> tuple[LookWeights, dict]:
-    """The grid point with the best validation Recall@10 (style weight fixed at 1: only ratios
-    matter), reported normalised to sum 1."""
+def tuned(ranker: Ranker, anchors, other, per_category) -> tuple[LookWeights, dict]:
+    """The grid point with the best validation Recall@10 of other-type articles (style weight
+    fixed at 1: only ratios matter), reported normalised to sum 1."""
     grid = {}
-    for b in COMP_GRID:
-        for c in (POP_GRID if popularity else (0.0,)):
-            rel, n = evaluate(ranker, anchors, truth, "ours", LookWeights(1.0, b, c), per_category)
-            grid[(b, c)] = float(np.nanmean(M.recall(rel, n, K)))
-    b, c = max(grid, key=grid.get)
-    total = 1.0 + b + c
-    return (LookWeights(round(1 / total, 4), round(b / total, 4), round(c / total, 4)),
-            {f"b={k[0]:g},c={k[1]:g}": round(v, 4) for k, v in grid.items()})
+    names = list(GRID)
+    for values in itertools.product(*GRID.values()):
+        w = LookWeights(1.0, *values)
+        rel, n = evaluate(ranker, anchors, other, "ours", w, per_category)
+        grid[values] = float(np.nanmean(M.recall(rel, n, K)))
+    best = max(grid, key=grid.get)
+    total = 1.0 + sum(best)
+    return (LookWeights(round(1 / total, 4), *(round(v / total, 4) for v in best)),
+            {",".join(f"{n}={v:g}" for n, v in zip(names, key)): round(r, 4)
+             for key, r in sorted(grid.items(), key=lambda kv: -kv[1])[:10]})
 
 
 def run(ctx: Context) -> SuiteResult:
@@ -125,37 +208,46 @@ def run(ctx: Context) -> SuiteResult:
     assert_disjoint([x for ab in train for x in ab], sorted(test))
     fused = hm.fused
     test_rows = sorted(row[a] for a in test if truth[row[a]])
-    valid_rows = sorted(row[a] for a in valid if truth[row[a]])
+    valid_rows = sorted(row[a] for a in valid if other[row[a]])
 
-    # weights are chosen on validation anchors, with a ranker that has not seen those either
-    slots = [slot(p) or "other" for p in products]
-    tune = Ranker(fused, types, candidates,
-                  [(a, b) for a, b in train if a not in valid and b not in valid], ids, slots)
-    variants = {"ours, at most 2 per type and 3 per slot": (PER_CATEGORY, True),
-                "ours, no per-type cap": (None, True),
-                "ours without popularity, no cap": (None, False)}
+    # weights are chosen on validation anchors, with models that have not seen those either
+    tune = Ranker(products, fused, candidates,
+                  [(a, b) for a, b in train if a not in valid and b not in valid], ctx.seed)
+    variants = {"ours: style, category, popularity, co-purchases, pair model": None,
+                "ours, at most 2 per type and 3 per slot": PER_CATEGORY}
     chosen, grids = {}, {}
-    for name, (cap, pop) in variants.items():
-        chosen[name], grids[name] = tuned(tune, valid_rows, truth, cap, pop)
+    for name, cap in variants.items():
+        chosen[name], grids[name] = tuned(tune, valid_rows, other, cap)
+    del tune
 
-    ranker = Ranker(fused, types, candidates, train, ids, slots)
+    ranker = Ranker(products, fused, candidates, train, ctx.seed)
     methods = {"popularity": (None, None), "nearest neighbour": (None, None),
-               **{n: (chosen[n], variants[n][0]) for n in variants}}
-    results, cross = {}, {}
+               "popularity, other types": (None, None), "nearest neighbour, other types": (None, None),
+               "rules only": (None, None), "before: style, category, popularity": (PREVIOUS, PER_CATEGORY),
+               "pair model only": (None, None),
+               **{n: (chosen[n], variants[n]) for n in variants}}
+    qs = questions(ranker, test_rows, other, truth, ctx.seed)
+    results = {}
     for name, (weights, cap) in methods.items():
         rel, n = evaluate(ranker, test_rows, truth, name, weights, cap)
         results[name] = scores(rel, n)
         rel, n = evaluate(ranker, test_rows, other, name, weights, cap)
-        cross[name] = M.recall(rel, n, K)
+        results[name]["Recall@10, other types"] = M.recall(rel, n, K)
+        results[name]["NDCG@10, other types"] = M.ndcg(rel, n, K)
+        results[name]["FITB"], results[name]["AUC"] = compatibility(ranker, qs, name, weights)
     summary = {m: {k: stat(v) for k, v in r.items()} for m, r in results.items()}
-    for m in summary:
-        summary[m]["Recall@10, other types only"] = stat(cross[m])
-    columns = ["Hit@10", "Recall@10", "NDCG@10", "Recall@10, other types only"]
+    columns = ["Hit@10", "Recall@10", "NDCG@10", "Recall@10, other types", "NDCG@10, other types",
+               "FITB", "AUC"]
     rows = [[m] + [f"{s[c]['mean']:.4f} ± {s[c]['ci95']:.4f}" for c in columns]
             for m, s in summary.items()]
-    best = max(variants, key=lambda n: summary[n]["Recall@10"]["mean"])
-    paired = {base: stat(results[best]["Recall@10"] - results[base]["Recall@10"])
-              for base in ("popularity", "nearest neighbour")}
+    best = "ours: style, category, popularity, co-purchases, pair model"
+    key = "Recall@10, other types"
+    ratios = {base: (round(summary[best][key]["mean"] / summary[base][key]["mean"], 2)
+                     if summary[base][key]["mean"] > 0 else None)
+              for base in ("popularity", "nearest neighbour", "popularity, other types",
+                           "nearest neighbour, other types")}
+    paired = {base: stat(results[best][key] - results[base][key])
+              for base in ("popularity, other types", "nearest neighbour, other types", "rules only")}
     _plot(ctx.out / "complement.png", summary)
     learned = sum(ranker.comp.knows(types[a]) for a in test_rows)
     return SuiteResult(
@@ -163,21 +255,34 @@ def run(ctx: Context) -> SuiteResult:
         config={"catalog": str(hm.catalog_path), "items": len(products),
                 "candidates": int(len(candidates)), "test anchors": len(test_rows),
                 "validation anchors": len(valid_rows), "training co-purchases": len(train),
-                "k": K, "weights (style, complementarity, popularity)":
-                    {n: [w.style, w.complementarity, w.popularity] for n, w in chosen.items()},
-                "validation Recall@10 grid": grids, "input issues": len(report.issues)},
+                "fill-in-the-blank questions": len(qs), "k": K,
+                "weights (style, complementarity, popularity, copurchase, pair)":
+                    {n: [getattr(w, p) for p in PARTS] for n, w in chosen.items()},
+                "validation other-type Recall@10, best grid points": grids,
+                "pair model training loss by epoch": [round(v, 2) for v in ranker.pair_model.losses],
+                "input issues": len(report.issues)},
         columns=["method", *columns],
         rows=rows,
-        metrics={"methods": summary, f"paired Recall@10 difference ({best} - baseline)": paired},
+        metrics={"methods": summary, f"{key}: {best} / baseline": ratios,
+                 f"paired {key} difference ({best} - baseline)": paired},
         notes=[f"{len(test_rows)} held-out anchors ({learned} with a learned category row, the rest "
                f"use the outfit rules); relevant = their bought-together articles among "
-               f"{len(candidates)} typed candidates; 'other types only' keeps the bought-together "
-               f"articles of another product type (the complete-the-look case).",
-               f"Paired Recall@10, {best} minus baseline: " + ", ".join(
+               f"{len(candidates)} typed candidates; 'other types' keeps the bought-together "
+               f"articles of another product type (the complete-the-look case). Baselines marked "
+               f"'other types' leave the anchor's own type out of their ranking, as complete the "
+               f"look does.",
+               f"FITB: the held-out bought-together article of another type against "
+               f"{FITB_CHOICES} random articles of its type ({len(qs)} questions; chance "
+               f"{1 / (FITB_CHOICES + 1):.2f}). AUC: that article against a random article of "
+               f"another type than the anchor, one negative per positive.",
+               f"{key}, ours / baseline: " + ", ".join(f"{b} {r:g}x" if r else f"{b} (finds none)"
+                                                    for b, r in ratios.items()),
+               f"Paired {key}, ours minus baseline: " + ", ".join(
                    f"{b} {v['mean']:+.4f} ± {v['ci95']:.4f}" for b, v in paired.items()),
-               "Weights (style, complementarity, popularity) chosen on validation anchors: " +
-               "; ".join(f"{n}: {w.style:g}, {w.complementarity:g}, {w.popularity:g}"
-                         for n, w in chosen.items())],
+               "Weights (style, complementarity, popularity, co-purchases, pair) chosen on "
+               "validation anchors: " + "; ".join(
+                   f"{n}: " + ", ".join(f"{getattr(w, p):g}" for p in PARTS)
+                   for n, w in chosen.items())],
         plots=["complement.png"],
     )
 
@@ -185,13 +290,13 @@ def run(ctx: Context) -> SuiteResult:
 def _plot(path, summary: dict) -> None:
     names = list(summary)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
-    for ax, metric in zip(axes, ("Recall@10", "Recall@10, other types only")):
+    for ax, metric in zip(axes, ("Recall@10, other types", "FITB")):
         ax.barh(names, [summary[m][metric]["mean"] for m in names],
                 xerr=[summary[m][metric]["ci95"] for m in names], color="tab:blue")
         ax.set_xlabel(metric + " (95% CI)")
     axes[0].invert_yaxis()
-    axes[0].set_title("all bought-together articles")
-    axes[1].set_title("bought-together articles of another type")
+    axes[0].set_title("bought-together articles of another type, top 10")
+    axes[1].set_title(f"fill in the blank (1 of {FITB_CHOICES + 1})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
