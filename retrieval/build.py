@@ -20,9 +20,10 @@ from .embed import caption_features, project, tower_features
 from .encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
 from .fusion import create_fusion, item_labels
 from .index import ProductIndex
-from .ingest import Catalog, load_catalog
-from .interactions import copurchases
+from .ingest import Catalog, IngestReport, load_catalog
+from .interactions import copurchases, purchase_histories, read_transactions
 from .settings import DEMO_LIMIT, demo_index_dir, myntra_dir
+from .twostage import PickRanker
 
 DEFAULT_FUSION = "projection"
 COPURCHASE_FILES = ("bought_together.csv", "transactions.csv")
@@ -112,9 +113,19 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
             pairs = copurchases(folder, catalog.report, {p.id for p in products})
             parts.append(Complementarity.learn(pairs, {p.id: p.article_type for p in products}))
             parts.append(CoPurchases.from_pairs(pairs))
-        with stats.stage("train pair model"):
-            parts.append(PairModel.fit([p.id for p in products], fuser.items(emb),
-                                       [p.article_type for p in products], pairs))
+        if pairs:
+            with stats.stage("train pair model"):
+                parts.append(PairModel.fit([p.id for p in products], fuser.items(emb),
+                                           [p.article_type for p in products], pairs))
+    if folder.is_dir() and (folder / "transactions.csv").is_file():
+        with stats.stage("train personal ranker"):
+            ids = [p.id for p in products]
+            # rows already reported by the co-purchase reader above
+            events = read_transactions(folder / "transactions.csv", IngestReport(), set(ids))
+            try:
+                parts.append(PickRanker.fit(ids, fuser.items(emb), purchase_histories(events, ids)))
+            except ValueError as exc:                 # too few purchases: the profile serves
+                catalog.report.add(folder / "transactions.csv", None, None, "", str(exc), "skipped")
     parts.append(catalog.report)                    # with the co-purchase rows' issues
     with stats.stage("save"):
         out.mkdir(parents=True, exist_ok=True)

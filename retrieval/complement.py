@@ -273,9 +273,9 @@ def complete_the_look(index: ProductIndex, anchor: Product, vector: np.ndarray,
     nearest neighbours join them. Candidates are scored (``LookWeights``), keeping at most
     ``per_category`` of one article type and ``per_slot`` of one slot, so that a look spans
     trousers, shoes, a belt and a watch rather than ten jeans. Neither the anchor, its own
-    article type (unless asked for) nor ``exclude`` is returned. ``category`` (article types, subcategories, categories or slots such as
-    "feet": "what shoes go with it?") keeps only those kinds, without the per-type and per-slot
-    caps.
+    article type (unless asked for) nor ``exclude`` is returned. ``category`` (article types,
+    subcategories, categories or slots such as "feet": "what shoes go with it?") keeps only
+    those kinds, without the per-type and per-slot caps.
     """
     comp = complementarity or Complementarity()
     wanted = None if category is None else {c.lower() for c in ([category] if isinstance(category, str)

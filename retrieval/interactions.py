@@ -170,6 +170,18 @@ def same_day_pairs(events: Interactions, max_basket: int = 20) -> list[tuple[str
             for a, b in combinations(sorted(items), 2)]
 
 
+def purchase_histories(events: Interactions, ids: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per user: (rows of ``ids`` bought, their days), oldest first, each product once."""
+    row = {pid: i for i, pid in enumerate(ids)}
+    out: dict[str, tuple[list[int], list[int]]] = {}
+    first = events.first_purchases()
+    for r in np.lexsort((np.arange(len(first)), first.days)):
+        items, days = out.setdefault(first.users[r], ([], []))
+        items.append(row[first.items[r]])
+        days.append(int(first.days[r]))
+    return [(np.array(i, dtype=np.int64), np.array(d, dtype=float)) for i, d in out.values()]
+
+
 def copurchases(folder: str | Path, report: IngestReport,
                 known: set[str] | None = None) -> list[tuple[str, str]]:
     """Co-purchase pairs from a catalogue folder: ``bought_together.csv`` and same-day baskets of

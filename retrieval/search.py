@@ -17,6 +17,7 @@ from .index import Filters, IndexLookupError, ProductIndex, SearchResult
 from .ingest import ImageError, open_rgb
 from .ingest.images import to_rgb
 from .personal import recommend
+from .twostage import PickRanker, recommend_picks
 from .vocabulary import Vocabulary
 
 ImageInput = str | Path | bytes | Image.Image     # a photo: a path, its bytes, or a PIL image
@@ -44,6 +45,7 @@ class Searcher:
         self.complementarity = self.index.load_part(Complementarity) or Complementarity()
         self.copurchases = self.index.load_part(CoPurchases)
         self.pair_model = self.index.load_part(PairModel)
+        self.pick_ranker = self.index.load_part(PickRanker)
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -156,8 +158,15 @@ class Searcher:
     def for_history(self, history: list[str], days: list[float] | None = None, k: int = 10,
                     filters: Filters | None = None, exclude: Sequence[str] = ()) -> list[SearchResult]:
         """Products for a browsing history (ids, oldest first; optional days of each view); never
-        one of the history."""
+        one of the history. With an index built from purchase data the two-stage picks
+        (``retrieval.twostage``; an empty history then gets the most bought products), else the
+        products nearest to the history's recency profile."""
         try:
+            if self.pick_ranker is not None:
+                unknown = [p for p in history if p not in self.index]
+                if unknown:
+                    raise IndexLookupError(f"unknown product id {unknown[0]!r}")
+                return recommend_picks(self.index, self.pick_ranker, history, days, k, filters, exclude)
             return recommend(self.index, history, days, k, filters, exclude)
         except (IndexLookupError, ValueError) as exc:
             raise QueryError(str(exc)) from None

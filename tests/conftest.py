@@ -68,3 +68,16 @@ def searcher(index_dir):
     from retrieval.search import Searcher
 
     return Searcher(index_dir)
+
+
+@pytest.fixture(scope="session")
+def hm_index(tmp_path_factory):
+    """An H&M slice (1,000 articles) built with its purchases: the co-purchase graph, the pair
+    model and the personal ranker are saved with it."""
+    from retrieval.build import build_index
+    from retrieval.ingest import load_catalog
+    from retrieval.settings import hm_dir
+
+    out = tmp_path_factory.mktemp("hm-index")
+    build_index(load_catalog(hm_dir(), limit=1000), out)
+    return out

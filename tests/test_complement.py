@@ -114,18 +114,6 @@ def test_a_product_never_bought_inherits_the_copurchases_of_its_lookalikes():
     assert CoPurchases.from_pairs([]).spread(["x"], [1.0]) == {}
 
 
-@pytest.fixture(scope="module")
-def hm_index(tmp_path_factory):
-    """An H&M slice built with its co-purchases: the graph and the pair model are saved with it."""
-    from retrieval.build import build_index
-    from retrieval.ingest import load_catalog
-    from retrieval.settings import hm_dir
-
-    out = tmp_path_factory.mktemp("hm-index")
-    build_index(load_catalog(hm_dir(), limit=400), out)
-    return out
-
-
 @pytest.mark.slow
 def test_complete_the_look_ranks_by_copurchases_and_the_pair_model(hm_index):
     from retrieval.search import Searcher

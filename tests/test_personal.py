@@ -124,3 +124,36 @@ def test_cli_recommend_reads_dates(index_dir):
     assert json.loads(dated.stdout) == json.loads(as_days.stdout)
     bad = run("--when", "yesterday", "today")
     assert bad.returncode == 2 and "'yesterday'" in bad.stderr
+
+
+@pytest.mark.slow
+def test_two_stage_picks_from_an_index_built_with_purchases(hm_index):
+    """The ranker trained at build time is saved beside the index and serves the history's picks:
+    never a product of the history, only products that pass the filters, and for an empty
+    history (a new shopper) the most bought products."""
+    from retrieval.index import Filters
+    from retrieval.search import QueryError, Searcher
+    from retrieval.twostage import PickRanker
+
+    searcher = Searcher(hm_index)
+    ranker = searcher.pick_ranker
+    assert isinstance(ranker, PickRanker) and ranker.training_histories > 20
+    index = searcher.index
+    ids = index.all_ids()
+    row = {pid: i for i, pid in enumerate(ids)}
+    baskets, popularity = ranker.aligned(ids)
+    bought = [pid for pid in ids if popularity[row[pid]] > 0]
+    history = bought[:3]
+    picks = searcher.for_history(history, days=[0, 10, 20], k=8)
+    assert len(picks) == 8 and {p.id for p in picks}.isdisjoint(history)
+    assert [p.score for p in picks] == sorted((p.score for p in picks), reverse=True)
+    kind = index.product(history[-1]).article_type
+    narrowed = searcher.for_history(history, k=5, filters=Filters(article_type=kind))
+    assert narrowed and all(p.product.article_type == kind for p in narrowed)
+    newcomer = searcher.for_history([], k=5)
+    assert [p.id for p in newcomer] == [ids[i] for i in np.argsort(-popularity, kind="stable")[:5]]
+    with pytest.raises(QueryError, match="no-such-id"):
+        searcher.for_history(["no-such-id"])
+    again = PickRanker.load(index.generation)                  # saved without pickle, same model
+    f = np.random.default_rng(0).random((4, 7))
+    assert np.allclose(again.model.predict_proba(f), ranker.model.predict_proba(f))
