@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
 
@@ -83,17 +83,17 @@ def _print_results(results) -> None:
 
 
 def cmd_complete(args) -> None:
-    from .complement import LookWeights
     from .search import Searcher
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
-    weights = LookWeights(args.style, args.complementarity, args.popularity, args.copurchase,
-                          args.pair)
-    if min(asdict(weights).values()) < 0:
+    given = {f: getattr(args, f) for f in ("style", "complementarity", "popularity", "copurchase",
+                                           "pair") if getattr(args, f) is not None}
+    if any(v < 0 for v in given.values()):
         raise UsageError("--style, --complementarity, --popularity, --copurchase and --pair "
                          "must not be negative")
     searcher = Searcher(args.index)
+    weights = replace(searcher.look_weights, **given)
     look = searcher.complete(args.item, args.image, args.k, weights, args.per_category or None)
     if args.json:
         print(json.dumps(look.to_json()))
@@ -283,18 +283,14 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--item", help="product id")
     q.add_argument("--image", help="path of a photo")
     c.add_argument("--k", type=int, default=10)
-    from .complement import LookWeights
-
-    w = LookWeights()
-    c.add_argument("--style", type=float, default=w.style, help="weight a of style similarity")
-    c.add_argument("--complementarity", type=float, default=w.complementarity,
-                   help="weight b of category complementarity")
-    c.add_argument("--popularity", type=float, default=w.popularity,
+    c.add_argument("--style", type=float, help="weight a of style similarity (default: the "
+                   "benchmark's choice for the index, with or without purchase data)")
+    c.add_argument("--complementarity", type=float, help="weight b of category complementarity")
+    c.add_argument("--popularity", type=float,
                    help="weight c of co-purchase popularity (indexes built with purchase data)")
-    c.add_argument("--copurchase", type=float, default=w.copurchase,
+    c.add_argument("--copurchase", type=float,
                    help="weight d of the anchor's look-alikes' co-purchases (idem)")
-    c.add_argument("--pair", type=float, default=w.pair,
-                   help="weight e of the learned pair model (idem)")
+    c.add_argument("--pair", type=float, help="weight e of the learned pair model (idem)")
     c.add_argument("--per-category", type=int, default=2,
                    help="at most this many products of one article type (0: no limit)")
     c.add_argument("--json", action="store_true")

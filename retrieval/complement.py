@@ -186,14 +186,20 @@ class Complementarity:
 class LookWeights:
     """``score = style * similarity + complementarity * category complementarity
     + popularity * co-purchase popularity + copurchase * neighbours' co-purchases
-    + pair * pair model``. The defaults are the complement suite's choice on validation anchors
-    (docs/results/report.md); without purchase data only the first two terms are non-zero."""
+    + pair * pair model``."""
 
     style: float = 0.5
     complementarity: float = 0.5
     popularity: float = 0.0
     copurchase: float = 0.0
     pair: float = 0.0
+
+
+# The complement suite's choice on validation anchors, with the per-type and per-slot caps
+# (docs/results/report.md, 2026-12-02); without purchase data the last three terms are 0 and the
+# outfit rules weigh as much as style.
+WITH_PURCHASES = LookWeights(0.3846, 0.0385, 0.1154, 0.3846, 0.0769)
+WITHOUT_PURCHASES = LookWeights(0.5, 0.5)
 
 
 @dataclass
@@ -259,7 +265,7 @@ def category_stats(index: ProductIndex) -> list[Product]:
 
 def complete_the_look(index: ProductIndex, anchor: Product, vector: np.ndarray,
                       complementarity: Complementarity | None = None, k: int = 10,
-                      weights: LookWeights = LookWeights(), per_category: int | None = 2,
+                      weights: LookWeights = WITHOUT_PURCHASES, per_category: int | None = 2,
                       per_slot: int | None = 3, types_per_slot: int = 4,
                       per_search: int = 40, exclude: Sequence[str] = (),
                       category: str | Sequence[str] | None = None,

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from .clusters import ClusterMap
-from .complement import Complementarity, Look, LookWeights, complete_the_look
+from .complement import WITH_PURCHASES, WITHOUT_PURCHASES, Complementarity, Look, LookWeights, complete_the_look
 from .composed import KEPT, ComposedResults, composed_search, inferred_reference
 from .copurchase import CoPurchases, PairModel
 from .encoders import ClipEncoder, create_encoder
@@ -46,6 +46,7 @@ class Searcher:
         self.copurchases = self.index.load_part(CoPurchases)
         self.pair_model = self.index.load_part(PairModel)
         self.pick_ranker = self.index.load_part(PickRanker)
+        self.look_weights = WITH_PURCHASES if self.copurchases is not None else WITHOUT_PURCHASES
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -140,10 +141,10 @@ class Searcher:
                                filters, self.vocabulary, exclude=exclude, keep=keep)
 
     def complete(self, item: str | None = None, image: ImageInput | None = None, k: int = 10,
-                 weights: LookWeights = LookWeights(), per_category: int | None = 2,
+                 weights: LookWeights | None = None, per_category: int | None = 2,
                  exclude: Sequence[str] = (), category: str | Sequence[str] | None = None) -> Look:
         """Products from other, compatible categories that complete ``item`` (or a photo); see
-        ``retrieval.complement``."""
+        ``retrieval.complement``. ``weights`` default to ``self.look_weights``."""
         if (item is None) == (image is None):
             raise QueryError("complete the look needs exactly one product or photo")
         if item is not None:
@@ -151,7 +152,8 @@ class Searcher:
         else:
             vector = self.image_vector(image)
             anchor = inferred_reference(self.index, vector)
-        return complete_the_look(self.index, anchor, vector, self.complementarity, k, weights,
+        return complete_the_look(self.index, anchor, vector, self.complementarity, k,
+                                 weights or self.look_weights,
                                  per_category, exclude=exclude, category=category,
                                  copurchases=self.copurchases, pair_model=self.pair_model)
 
