@@ -166,8 +166,12 @@ def complement_reason(look: LookItem, anchor: Product, source: str) -> dict:
     else:
         reason = (f"{kinds}: {slot(p) or 'item'} completes {slot(anchor) or 'the anchor'} "
                   "(outfit rules: no clash, gender, usage and season compatible)")
+    if look.copurchase > 0:
+        reason += (f"; shoppers bought it with products that look like the "
+                   f"{(anchor.article_type or 'anchor').lower()}")
     return {"style": look.style, "complementarity": look.complementarity,
-            "popularity": look.popularity, "source": source, "reason": reason}
+            "popularity": look.popularity, "copurchase": look.copurchase, "pair": look.pair,
+            "source": source, "reason": reason}
 
 
 class Explainer:

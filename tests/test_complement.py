@@ -155,3 +155,19 @@ def test_a_requested_slot_or_category_keeps_only_those_kinds(hm_index):
     kind = look.items[0].result.product.article_type
     look = searcher.complete(item=anchor, k=6, category=kind)
     assert look.items and all(i.result.product.article_type == kind for i in look.items)
+
+
+@pytest.mark.slow
+def test_the_evidence_says_when_a_look_item_was_bought_with_lookalikes(hm_index):
+    from explain.evidence import complement_reason
+    from retrieval.search import Searcher
+
+    searcher = Searcher(hm_index)
+    index = searcher.index
+    anchor = next(pid for pid in searcher.copurchases.ids if pid in index)
+    look = searcher.complete(item=anchor, k=10, per_category=None)
+    for item in look.items:
+        reason = complement_reason(item, index.product(anchor), look.source)
+        assert reason["copurchase"] == item.copurchase and reason["pair"] == item.pair
+        assert ("bought it with products that look like" in reason["reason"]) == (item.copurchase > 0)
+    assert any(i.copurchase > 0 for i in look.items)
