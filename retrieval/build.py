@@ -108,18 +108,18 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
     with stats.stage("cluster"):
         parts: list = [ClusterMap.fit(index.matrix(), products)]
     folder = Path(catalog.path)
+    ids = [p.id for p in products]
     if folder.is_dir() and any((folder / f).is_file() for f in COPURCHASE_FILES):
         with stats.stage("learn complementarity"):
-            pairs = copurchases(folder, catalog.report, {p.id for p in products})
+            pairs = copurchases(folder, catalog.report, set(ids))
             parts.append(Complementarity.learn(pairs, {p.id: p.article_type for p in products}))
             parts.append(CoPurchases.from_pairs(pairs))
         if pairs:
             with stats.stage("train pair model"):
-                parts.append(PairModel.fit([p.id for p in products], fuser.items(emb),
-                                           [p.article_type for p in products], pairs))
+                parts.append(PairModel.fit(ids, fuser.items(emb), [p.article_type for p in products],
+                                           pairs))
     if folder.is_dir() and (folder / "transactions.csv").is_file():
         with stats.stage("train personal ranker"):
-            ids = [p.id for p in products]
             # rows already reported by the co-purchase reader above
             events = read_transactions(folder / "transactions.csv", IngestReport(), set(ids))
             try:

@@ -53,8 +53,11 @@ class Ranker:
         ids = [p.id for p in products]
         types = np.array([p.article_type or "" for p in products], dtype=object)
         slots = [slot(p) or "other" for p in products]
-        self.products, self.fused, self.types, self.candidates, self.ids = products, fused, types, candidates, ids
-        self.kinds = {t: products[c] for c in candidates[::-1] for t in [types[c]]}   # one per type
+        self.products, self.fused, self.types, self.ids = products, fused, types, ids
+        self.candidates = candidates
+        self.kinds: dict[str, Product] = {}              # one product of each type, for its category
+        for c in candidates:
+            self.kinds.setdefault(types[c], products[c])
         self.cand_slots = [slots[c] for c in candidates]
         self.comp = Complementarity.learn(train_pairs, {pid: t or None for pid, t in zip(ids, types)})
         self.graph = CoPurchases.from_pairs(train_pairs)
@@ -102,8 +105,7 @@ class Ranker:
         else:
             score = sum(getattr(weights, p) * parts[p].astype(float) for p in PARTS)
             score[parts["complementarity"] <= 0] = -np.inf      # as complete_the_look: no clash
-        if "other types" in method or method in ("rules only", "pair model only") \
-                or method.startswith("ours") or method.startswith("before"):
+        if method not in ("popularity", "nearest neighbour"):        # all but the plain baselines
             score[same] = -np.inf
         score = score + 1e-9 * self.rng.random(len(score))
         score[self.candidates == anchor] = -np.inf
