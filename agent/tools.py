@@ -255,9 +255,17 @@ def complete_look(ctx: ToolContext, args: dict) -> ToolResult:
 def recommend_for_user(ctx: ToolContext, args: dict) -> ToolResult:
     state = ctx.state
     history = args.get("history") or state.history
-    if not history:
+    if not history and ctx.searcher.pick_ranker is None:
         return ToolResult("I don't know your taste yet: open or ask about a few products first, "
                           "then ask again.")
+    if not history:                      # a new shopper, on an index built with purchases
+        results = ctx.searcher.for_history([], k=ctx.k, filters=state.search_filters(),
+                                           exclude=state.excluded)
+        query = Query("popular")
+        return ToolResult("I don't know your taste yet, so here are the most bought products; "
+                          "open a few and ask again for picks of your own:",
+                          _cards(ctx, results, query), {"history": [], "most_bought": True},
+                          Listing("recommend_for_user", {"history": []}, query))
     results = ctx.searcher.for_history(history, k=ctx.k, filters=state.search_filters(),
                                        exclude=state.excluded)
     query = Query("item", product_id=history[-1])

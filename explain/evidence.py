@@ -34,7 +34,7 @@ FIELDS = ("gender", "article_type", "colour", "usage", "season", "brand")
 
 @dataclass
 class Query:
-    kind: str                            # text, image, item, composed, look
+    kind: str                            # text, image, item, composed, look, popular
     text: str | None = None              # the query text or the modifier
     product_id: str | None = None        # the reference / anchor product
     image_path: str | None = None
@@ -54,11 +54,14 @@ class Evidence:
     product_words: TokenAttribution | None = None
     query_words: TokenAttribution | None = None
     costs: dict[str, float] = field(default_factory=dict)    # seconds, and the IG steps
+    popularity: float | None = None       # a most-bought pick: its popularity in [0, 1]
 
     def facts(self) -> list[str]:
         """The claims an explanation may make, one short line each (what the LLM is given)."""
         lines = [f"{k.replace('_', ' ')} of both: {v}" for k, v in self.shared.items()]
         lines += [f"satisfies: {c}" for c in self.constraints]
+        if self.popularity is not None:
+            lines.append(f"among the most bought products (popularity {self.popularity:.2f} of 1)")
         if self.cluster:
             same = " (the same group as the reference)" if self.cluster.get("same_as_reference") else ""
             lines.append(f"catalogue group: {self.cluster['name']}{same}")
@@ -100,7 +103,7 @@ class Evidence:
         out = {"query": asdict(self.query), "product": self.product, "score": self.score,
                "similarity": self.similarity, "shared": self.shared,
                "constraints": self.constraints, "complement": self.complement,
-               "cluster": self.cluster,
+               "cluster": self.cluster, "popularity": self.popularity,
                "product_words": self.product_words.to_json() if self.product_words else None,
                "query_words": self.query_words.to_json() if self.query_words else None,
                "costs": self.costs}
@@ -241,6 +244,10 @@ class Explainer:
         look = result if isinstance(result, LookItem) else None
         result = look.result if look else result
         index, product = self.searcher.index, result.product
+        if query.kind == "popular":            # ranked by purchases alone: nothing to attribute
+            label, name = self.searcher.cluster_of(product.id)
+            return Evidence(query, product_fields(product, self.longest_name), result.score, {}, {},
+                            cluster={"label": label, "name": name}, popularity=result.score)
         q = self.query_vector(query)
         image, text, has_image, has_text = index.embedding(product.id)
         similarity = {}

@@ -84,6 +84,7 @@ def prompt_parts(evidence: Evidence) -> dict[str, str]:
     """The query, product title and evidence lines as the prompt quotes them: instruction-like
     sentences and pasted code are left out of the shopper's and the catalogue's text."""
     query = without_instructions(evidence.query.text or "") or (
+        "the most bought products" if evidence.query.kind == "popular" else
         f"products like {evidence.query.product_id}" if evidence.query.product_id else "a photo")
     return {"query": quoted(query), "product": quoted(product_name(evidence)),
             "evidence": "\n".join(f"- {quoted(line)}" for line in map(without_instructions,
@@ -125,7 +126,7 @@ def support(evidence: Evidence) -> str:
 def template_explanation(evidence: Evidence) -> str:
     """An explanation built from the evidence alone (always grounded)."""
     title = product_name(evidence)
-    parts = []
+    parts = ["it is among the most bought products"] if evidence.popularity is not None else []
     if evidence.shared:
         parts.append("it has the same " + ", ".join(
             f"{k.replace('_', ' ')} ({v})" for k, v in evidence.shared.items()))

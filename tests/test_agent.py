@@ -213,3 +213,26 @@ def test_filters_the_shopper_did_not_name_are_dropped_from_llm_calls(searcher):
     assert call.args == {"colour": "White"}
     call = ToolCall("search", {"text": "tees", "gender": "Men", "price_max": 999})
     assert agent.ungrounded_filters(call, "tees for men under 999") == {}
+
+
+@pytest.mark.slow
+def test_a_new_shopper_gets_the_most_bought_then_picks_of_their_own(hm_index):
+    """On an index built with purchases, "recommend something" before any product was opened
+    answers with the most bought products, explained as such (no similarity is claimed); once
+    the shopper opened one, the picks come from their history."""
+    from retrieval.search import Searcher
+
+    searcher = Searcher(hm_index)
+    agent = ShoppingAgent(searcher, planner="parser", explanations="template")
+    a = agent.turn("recommend something for me")
+    assert a.trace.intent == "recommend_for_user" and "most bought" in a.message
+    assert [c.id for c in a.cards] == [r.id for r in searcher.for_history([], k=len(a.cards))]
+    for card in a.cards:
+        assert card.evidence["popularity"] is not None and card.evidence["similarity"] == {}
+        assert "most bought" in card.explanation
+    a = agent.turn("why the first one?")
+    assert a.cards and "most bought" in a.cards[0].explanation
+    first = a.cards[0].id
+    a = agent.turn("recommend something for me")
+    assert agent.state.history == [first] and a.cards and first not in {c.id for c in a.cards}
+    assert all(c.evidence["popularity"] is None for c in a.cards)

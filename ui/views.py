@@ -59,6 +59,8 @@ def why_markdown(card: Card) -> str:
         lines.append(f"- same {k.replace('_', ' ')}: {v}")
     for c in ev.get("constraints") or []:
         lines.append(f"- satisfies {c}")
+    if ev.get("popularity") is not None:
+        lines.append(f"- among the most bought products (popularity {ev['popularity']:.2f} of 1)")
     if ev.get("cluster"):
         lines.append(f"- catalogue group: {ev['cluster']['name']}")
     if ev.get("complement"):
