@@ -108,7 +108,7 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
     with stats.stage("cluster"):
         parts: list = [ClusterMap.fit(index.matrix(), products)]
     folder = Path(catalog.path)
-    ids = [p.id for p in products]
+    ids, fused = [p.id for p in products], fuser.items(emb)
     if folder.is_dir() and any((folder / f).is_file() for f in COPURCHASE_FILES):
         with stats.stage("learn complementarity"):
             pairs = copurchases(folder, catalog.report, set(ids))
@@ -116,14 +116,14 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
             parts.append(CoPurchases.from_pairs(pairs))
         if pairs:
             with stats.stage("train pair model"):
-                parts.append(PairModel.fit(ids, fuser.items(emb), [p.article_type for p in products],
+                parts.append(PairModel.fit(ids, fused, [p.article_type for p in products],
                                            pairs))
     if folder.is_dir() and (folder / "transactions.csv").is_file():
         with stats.stage("train personal ranker"):
             # rows already reported by the co-purchase reader above
             events = read_transactions(folder / "transactions.csv", IngestReport(), set(ids))
             try:
-                parts.append(PickRanker.fit(ids, fuser.items(emb), purchase_histories(events, ids)))
+                parts.append(PickRanker.fit(ids, fused, purchase_histories(events, ids)))
             except ValueError as exc:                 # too few purchases: the profile serves
                 catalog.report.add(folder / "transactions.csv", None, None, "", str(exc), "skipped")
     parts.append(catalog.report)                    # with the co-purchase rows' issues

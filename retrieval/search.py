@@ -165,9 +165,6 @@ class Searcher:
         products nearest to the history's recency profile."""
         try:
             if self.pick_ranker is not None:
-                unknown = [p for p in history if p not in self.index]
-                if unknown:
-                    raise IndexLookupError(f"unknown product id {unknown[0]!r}")
                 return recommend_picks(self.index, self.pick_ranker, history, days, k, filters, exclude)
             return recommend(self.index, history, days, k, filters, exclude)
         except (IndexLookupError, ValueError) as exc:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import ClassVar
@@ -28,7 +28,7 @@ import skops.io as sio
 from sklearn.ensemble import HistGradientBoostingClassifier
 from tqdm.auto import tqdm
 
-from .index import Filters, ProductIndex, SearchResult
+from .index import Filters, IndexLookupError, ProductIndex, SearchResult
 from .personal import DAY_HALF_LIFE, profile, recency_weights
 
 FEATURES = ("profile", "closest", "last", "mean", "basket", "popularity", "history")
@@ -94,6 +94,7 @@ class PickRanker:
     popularity: np.ndarray
     baskets: sp.csr_matrix
     training_histories: int
+    _aligned: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def fit(cls, ids: Sequence[str], vectors: np.ndarray, histories: Sequence[History],
@@ -131,7 +132,15 @@ class PickRanker:
         return self.model.predict_proba(np.stack([feature[k][rows] for k in FEATURES], 1))[:, 1]
 
     def aligned(self, ids: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
-        """Baskets and popularity re-indexed to ``ids`` (products it never saw: 0)."""
+        """Baskets and popularity re-indexed to ``ids`` (products it never saw: 0); the last
+        result is kept, since an index's ids rarely change between requests."""
+        ids = list(ids)
+        if self._aligned is not None and self._aligned[0] == ids:
+            return self._aligned[1]
+        self._aligned = ids, self._realign(ids)
+        return self._aligned[1]
+
+    def _realign(self, ids: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
         own = {pid: i for i, pid in enumerate(self.ids)}
         to = np.array([own.get(pid, -1) for pid in ids])
         known = np.flatnonzero(to >= 0)
@@ -164,7 +173,8 @@ def recommend_picks(index: ProductIndex, ranker: PickRanker, history: Sequence[s
                     days: Sequence[float] | None = None, k: int = 10, filters: Filters | None = None,
                     exclude: Sequence[str] = ()) -> list[SearchResult]:
     """The two-stage picks for a history (ids, oldest first); an empty history gets the most
-    bought products. Never a product of the history or ``exclude``."""
+    bought products. Never a product of the history or ``exclude``. Unknown ids raise
+    ``IndexLookupError`` naming the id."""
     ids = index.all_ids()
     row = {pid: i for i, pid in enumerate(ids)}
     vectors = index.matrix()
@@ -174,7 +184,10 @@ def recommend_picks(index: ProductIndex, ranker: PickRanker, history: Sequence[s
     keys = index.allowed_keys(filters)
     if keys is not None:
         allowed = np.isin(index.keys, keys)
-    items = np.array([row[p] for p in history if p in row], dtype=np.int64)
+    for p in history:
+        if p not in row:
+            raise IndexLookupError(f"unknown product id {p!r}")
+    items = np.array([row[p] for p in history], dtype=np.int64)
     if len(items) == 0:
         score = popularity.copy()
         score[seen] = -np.inf
@@ -182,9 +195,7 @@ def recommend_picks(index: ProductIndex, ranker: PickRanker, history: Sequence[s
             score[~allowed] = -np.inf
         top = [i for i in np.argsort(-score, kind="stable")[:k] if np.isfinite(score[i])]
         return index.results(index.keys[top].tolist(), score[top].tolist())
-    when = None
-    if days is not None and len(days) == len(history):
-        when = np.asarray(days, dtype=float)[[p in row for p in history]]
+    when = np.asarray(days, dtype=float) if days is not None and len(days) == len(history) else None
     f = features(vectors, (items, when), baskets, popularity)
     c = candidates(f, seen, allowed)
     if len(c) == 0:
