@@ -33,6 +33,10 @@ IGNORED = ("That message reads like instructions or code for me rather than a sh
            "I have not acted on it.")
 
 
+class TurnStopped(Exception):
+    """The shopper stopped the turn while its explanation was being written."""
+
+
 class InvalidCall(ValueError):
     """A tool call with an unknown tool, arguments against its schema, or a filter value the
     catalogue does not have."""
@@ -63,6 +67,7 @@ class ShoppingAgent:
         self.state = Conversation()
         self._photo_dir = tempfile.TemporaryDirectory(prefix="agent-photos-")
         self._lock = threading.Lock()                   # one turn at a time per conversation
+        self._stop = threading.Event()                  # set by ``stop``, cleared by each stream
         self.last_trace: Trace | None = None
 
     @property
@@ -185,6 +190,14 @@ class ShoppingAgent:
             trace = Trace(decided_by, plan.intent, llm=record, planning_seconds=time.perf_counter() - start)
             return self.execute(plan, trace, start)
 
+    def call(self, name: str, args: dict) -> Answer:
+        """Run one tool call as given, without planning (an API or MCP client's request); its
+        product references are ids or references to this conversation's state."""
+        with self._lock:
+            start = time.perf_counter()
+            self.state.turns += 1
+            return self.execute(Plan(name, [ToolCall(name, dict(args))]), Trace("api", name), start)
+
     def set_filters(self, filters: dict) -> Answer:
         """Replace the active filters (a UI's controls; empty values clear one) and list the last
         results again under them."""
@@ -230,13 +243,22 @@ class ShoppingAgent:
     def stream(self, text: str, photo: ImageInput | None = None) -> Iterator[tuple[str, object]]:
         """Events of one turn as they happen: while an explanation is written, ``("token",
         piece)``, ``("retry", claims)`` and ``("replace", text)`` (see
-        ``ExplanationWriter.stream``); last ``("answer", Answer)``."""
+        ``ExplanationWriter.stream``); last ``("answer", Answer)``, or ``("stopped", None)`` when
+        ``stop`` ended the explanation being written (the model stops generating at once)."""
         events: queue.Queue = queue.Queue()
+        self._stop.clear()
+
+        def sink(event: tuple[str, object]) -> None:
+            if self._stop.is_set():
+                raise TurnStopped
+            events.put(event)
 
         def work():
             try:
-                with self.cards.streaming(events.put):
+                with self.cards.streaming(sink):
                     events.put(("answer", self.turn(text, photo)))
+            except TurnStopped:
+                events.put(("stopped", None))
             except BaseException as exc:          # re-raised in the caller's thread
                 events.put(("error", exc))
 
@@ -248,10 +270,14 @@ class ShoppingAgent:
                 if kind == "error":
                     raise payload
                 yield kind, payload
-                if kind == "answer":
+                if kind in ("answer", "stopped"):
                     break
         finally:
             worker.join()
+
+    def stop(self) -> None:
+        """Stop the explanation being written by ``stream`` (if any)."""
+        self._stop.set()
 
     def _store_photo(self, photo: ImageInput) -> str:
         if isinstance(photo, (str, Path)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 from explain.evidence import Explainer, Query
 from explain.llm import LocalLLM, get_llm
@@ -81,11 +81,12 @@ class CardMaker:
         if self.explanations == "llm":
             sink = self._sinks.get(threading.get_ident())
             written = None
-            for kind, payload in self.writer.stream(ev):
-                if kind == "done":
-                    written = payload
-                elif sink is not None:
-                    sink((kind, payload))
+            with closing(self.writer.stream(ev)) as events:     # a sink that raises frees the model
+                for kind, payload in events:
+                    if kind == "done":
+                        written = payload
+                    elif sink is not None:
+                        sink((kind, payload))
             text, source = written.text, written.source
             grounding = {"attempts": written.attempts, "rejected": written.rejected,
                          "reason": written.reason}

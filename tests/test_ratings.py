@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from ui.ratings import Rating, RatingStore
+from explain.ratings import Rating, RatingStore
 
 
 def rating(**changes) -> Rating:

@@ -1,8 +1,9 @@
 """The Gradio app: a shopping chat and an analyst review tab over one index.
 
-One searcher, explainer and LLM are shared by all sessions; each browser session has its own
-``ShoppingAgent`` (conversation state) in a ``gr.State``. Explanations (attributions, LLM) run in
-their own concurrency group, so they never hold up other users' searches.
+One searcher, explainer and LLM are shared by all sessions; each shopper's conversation lives on
+the server (``Sessions``) under a token kept in the browser's local storage, so it survives a page
+reload. Explanations (attributions, LLM) run in their own concurrency group, so they never hold up
+other users' searches, and a shopper can stop one while it is written.
 """
 from __future__ import annotations
 
@@ -15,20 +16,27 @@ from pathlib import Path
 
 import gradio as gr
 
-from agent.assistant import ShoppingAgent
-from agent.calls import Card
+from agent import ShoppingAgent, suggestions
+from agent.calls import Answer, Card
 from explain.evidence import Explainer
+from explain.ratings import Feedback, Rating, RatingStore
 from retrieval.search import Searcher
 from retrieval.settings import DEFAULT_PLANNER
 
-from . import charts
-from .ratings import Rating, RatingStore
+from . import api, charts
+from .sessions import Session, Sessions
 from .uploads import UploadError, check_upload
-from .views import gallery, heatmap_image, weighted_words, why_markdown
+from .views import gallery, heatmap_image, need_chips, product_markdown, weighted_words, why_markdown
 
 ANY = "Any"
 SEARCH_CONCURRENCY = 4          # chat turns and searches served at once
 HEAVY = "explanations"          # concurrency group of "why?" and the analyst's sampling
+SESSION_KEY = "fashion-assistant-session"       # the browser's local storage key of the token
+CSS = """
+#busy {align-items: center}
+#detail-text {padding: 8px}
+@media (max-width: 640px) { #products .grid-container {grid-template-columns: repeat(2, 1fr)} }
+"""
 
 
 @dataclass
@@ -42,6 +50,10 @@ class Resources:
     @cached_property
     def explainer(self) -> Explainer:
         return Explainer(self.searcher)
+
+    @cached_property
+    def sessions(self) -> Sessions:
+        return Sessions(self.agent)
 
     def agent(self) -> ShoppingAgent:
         return ShoppingAgent(self.searcher, planner=self.planner, explainer=self.explainer)
@@ -59,69 +71,170 @@ class Resources:
 
 
 # -- shop tab handlers ----------------------------------------------------------------------
-def _outputs(agent: ShoppingAgent, history: list[dict], cards: list[Card], why: Card | None) -> tuple:
-    f = {k: v for k, v in agent.state.filters.items() if not isinstance(v, list)}  # one value each
-    return (history, gallery(cards) if cards else gr.update(), [c.to_json() for c in cards] or gr.update(),
+def _outputs(session: Session, cards: list[Card] | None = None, why: Card | None = None,
+             busy: str = "") -> tuple:
+    """Every output of a turn: the chat, the products, the "why?" panel, the need (controls and
+    chips), the session token, and the busy line with its stop button."""
+    filters = session.agent.state.filters
+    f = {k: v for k, v in filters.items() if not isinstance(v, list)}  # one value each
+    chips = list(need_chips(filters).values())
+    return (session.history, gallery(cards) if cards else gr.update(),
+            [c.to_json() for c in cards] if cards else gr.update(),
             heatmap_image(why) if why else gr.update(), weighted_words(why) if why else gr.update(),
             why_markdown(why) if why else gr.update(),
             f.get("gender", ANY), f.get("colour", ANY), f.get("article_type", ANY), f.get("price_max"),
-            agent)
+            gr.update(choices=chips, value=chips, visible=bool(chips)), session.token,
+            gr.update(value=busy, visible=bool(busy)), gr.update(visible=bool(busy)))
+
+
+def _answered(res: Resources, session: Session, answer: Answer, prefix: str = "") -> None:
+    """Put ``answer`` last in the chat (after ``prefix``) with its follow-up chips, and keep its
+    trace."""
+    for message in session.history:                  # chips only under the newest answer
+        message.pop("options", None)
+    chips = suggestions(answer, session.agent.state, res.searcher.index)
+    session.history[-1] = {"role": "assistant", "content": prefix + answer.message,
+                           "options": [{"value": c, "label": c} for c in chips]}
+    explained = answer.cards[0].explanation_source if answer.trace.intent == "explain" and \
+        answer.cards else ""
+    session.traces[len(session.history) - 1] = {"trace": answer.trace.to_json(),
+                                                "source": explained}
 
 
 def make_respond(res: Resources) -> Callable[..., Iterator[tuple]]:
-    def respond(text, photo, history, agent):
+    def respond(text, photo, token):
         """One chat turn, streamed: the reply grows as the explanation is written."""
-        agent = agent or res.agent()
-        history = list(history or [])
+        session = res.sessions.get(token)
+        history = session.history
+        for message in history:
+            message.pop("options", None)
         history.append({"role": "user", "content": text or "(photo)"})
         try:
             photo = check_upload(photo)
         except UploadError as exc:
             history.append({"role": "assistant", "content": str(exc)})
-            yield _outputs(agent, history, [], None)
+            yield _outputs(session)
             return
         if not (text or "").strip() and photo is None:
             history.append({"role": "assistant", "content": "Type what you are looking for, or "
                                                             "upload a photo."})
-            yield _outputs(agent, history, [], None)
+            yield _outputs(session)
             return
         if photo is not None:
             history.append({"role": "user", "content": gr.Image(photo, height=120)})
         history.append({"role": "assistant", "content": "…"})
+        yield _outputs(session, busy="Working on it…")
         written = ""
-        for kind, payload in agent.stream(text or "", photo):
+        for kind, payload in session.agent.stream(text or "", photo):
             if kind == "token":
                 written += payload
                 history[-1] = {"role": "assistant", "content": written}
-                yield _outputs(agent, history, [], None)
+                yield _outputs(session, busy="Writing the explanation…")
             elif kind in ("retry", "replace"):
                 written = "" if kind == "retry" else payload
+            elif kind == "stopped":
+                history[-1] = {"role": "assistant",
+                               "content": f"{written.strip()} … (stopped)".strip()}
+                yield _outputs(session)
             elif kind == "answer":
-                history[-1] = {"role": "assistant", "content": payload.message}
+                _answered(res, session, payload)
                 why = payload.cards[0] if payload.trace.intent == "explain" and payload.cards else None
                 listed = [] if why else payload.cards
-                yield _outputs(agent, history, listed, why)
+                if listed:
+                    session.cards = listed
+                yield _outputs(session, listed, why)
     return respond
 
 
 def make_set_filters(res: Resources) -> Callable[..., tuple]:
-    def set_filters(gender, colour, article_type, price_max, history, agent):
-        agent = agent or res.agent()
-        answer = agent.set_filters({"gender": None if gender == ANY else gender,
-                                    "colour": None if colour == ANY else colour,
-                                    "article_type": None if article_type == ANY else article_type,
-                                    "price_max": price_max or None})
-        history = list(history or []) + [{"role": "assistant", "content": answer.message}]
-        return _outputs(agent, history, answer.cards, None)
+    def set_filters(gender, colour, article_type, price_max, token):
+        session = res.sessions.get(token)
+        answer = session.agent.set_filters({"gender": None if gender == ANY else gender,
+                                            "colour": None if colour == ANY else colour,
+                                            "article_type": None if article_type == ANY else article_type,
+                                            "price_max": price_max or None})
+        session.history.append({"role": "assistant", "content": "…"})
+        _answered(res, session, answer)
+        if answer.cards:
+            session.cards = answer.cards
+        return _outputs(session, answer.cards)
     return set_filters
+
+
+def make_drop_need(res: Resources) -> Callable[..., tuple]:
+    def drop_need(kept, token):
+        """A need chip was removed: list again without that filter."""
+        session = res.sessions.get(token)
+        filters = session.agent.state.filters
+        labels = need_chips(filters)
+        dropped = [label for label in labels.values() if label not in (kept or [])]
+        answer = session.agent.set_filters({k: v for k, v in filters.items()
+                                            if labels[k] not in dropped})
+        session.history.append({"role": "assistant", "content": "…"})
+        _answered(res, session, answer, f"Without {', '.join(dropped)}. " if dropped else "")
+        if answer.cards:
+            session.cards = answer.cards
+        return _outputs(session, answer.cards)
+    return drop_need
+
+
+def make_restore(res: Resources) -> Callable[..., tuple]:
+    def restore(token):
+        """The page (re)loaded: show the conversation of the browser's token, if the server has it."""
+        session = res.sessions.get(token)
+        return _outputs(session, session.cards)
+    return restore
+
+
+def make_new_chat(res: Resources) -> Callable[..., tuple]:
+    def new_chat():
+        session = res.sessions.new()
+        return (*_outputs(session)[:-2], gr.update(value="", visible=False),
+                gr.update(visible=False))
+    return new_chat
+
+
+def make_stop(res: Resources) -> Callable[[str | None], None]:
+    def stop(token):
+        session = res.sessions.find(token)
+        if session is not None:
+            session.agent.stop()
+    return stop
+
+
+def make_feedback(res: Resources) -> Callable[..., None]:
+    def feedback(token, evt: gr.LikeData):
+        """A thumbs up or down on an answer, stored with that turn's trace."""
+        session = res.sessions.find(token)
+        index = evt.index if isinstance(evt.index, int) else evt.index[0]
+        if session is None or not isinstance(evt.liked, bool):
+            return
+        kept = session.traces.get(index, {})
+        content = session.history[index]["content"] if index < len(session.history) else ""
+        res.ratings.add_feedback(Feedback(session.token, index, evt.liked,
+                                          content if isinstance(content, str) else "(photo)",
+                                          kept.get("source", ""), kept.get("trace")))
+    return feedback
+
+
+def make_select(res: Resources) -> Callable[..., tuple]:
+    def select_card(cards: list[dict] | None, evt: gr.SelectData):
+        """A product was clicked: select it for the buttons and show its details."""
+        if not cards or evt.index >= len(cards):
+            return None, "Click a product, then a button below.", gr.update(visible=False), None, ""
+        card = cards[evt.index]
+        product = res.searcher.index.product(card["id"])
+        return (evt.index, f"Selected: #{evt.index + 1} {card['title']}", gr.update(visible=True),
+                product.image_path, product_markdown(product))
+    return select_card
 
 
 # -- analyst tab handlers -------------------------------------------------------------------
 def make_sample(res: Resources) -> Callable[..., tuple]:
-    def sample(agent):
+    def sample(token):
         """A recommendation to review: the product in focus of this session, else a random
         catalogue title searched as a query and its first result."""
-        agent = agent or res.agent()
+        agent = res.sessions.get(token).agent
         if agent.state.focus is None or agent.state.focus not in agent.state.shown:
             ids = res.searcher.index.all_ids()
             title = res.searcher.index.product(random.choice(ids)).title
@@ -132,12 +245,12 @@ def make_sample(res: Resources) -> Callable[..., tuple]:
         trace = agent.last_trace.to_json() if agent.last_trace else {}
         faith = charts.match_deletions(res.explainer, query, card)
         return (query.text or query.product_id or "photo", card.image, heatmap_image(card),
-                weighted_words(card), why_markdown(card), trace, faith, card.to_json(), agent)
+                weighted_words(card), why_markdown(card), trace, faith, card.to_json())
     return sample
 
 
 def make_rate(res: Resources) -> Callable[..., tuple]:
-    def rate(card_json, query, clarity, trust, flagged, comment, analyst):
+    def rate(card_json, query, clarity, trust, flagged, comment, analyst, *shown):
         if not card_json:
             return "Sample or pick a recommendation first.", gr.update()
         rating = Rating(query=query or "", product_id=card_json["id"],
@@ -146,53 +259,83 @@ def make_rate(res: Resources) -> Callable[..., tuple]:
                         trust=int(trust), flagged=bool(flagged), comment=comment or "",
                         analyst=analyst or "")
         rid = res.ratings.add(rating)
-        return f"Saved rating #{rid}.", ratings_table(res)
+        return f"Saved rating #{rid}.", ratings_table(res, *shown)
     return rate
 
 
-def ratings_table(res: Resources) -> list[list]:
-    return [[r.id, r.created, r.analyst, r.query, r.product_id, r.clarity, r.trust,
-             "yes" if r.flagged else "", r.comment] for r in res.ratings.all()]
+def ratings_table(res: Resources, source: str = ANY, rated: str = ANY, flagged: str = ANY) -> list[list]:
+    """The stored ratings, narrowed by explanation source, lowest rating and flag."""
+    rows = res.ratings.all(source=None if source == ANY else source,
+                           min_rating=None if rated == ANY else int(rated[0]),
+                           flagged=None if flagged == ANY else flagged == "flagged")
+    return [[r.id, r.created, r.analyst, r.query, r.product_id, r.explanation_source, r.clarity,
+             r.trust, "yes" if r.flagged else "", r.comment] for r in rows]
 
 
-RATING_COLUMNS = ["id", "created", "analyst", "query", "product", "clarity", "trust", "flagged",
-                  "comment"]
+def feedback_table(res: Resources) -> list[list]:
+    return [[f.id, f.created, "up" if f.liked else "down", f.explanation_source or "other",
+             (f.trace or {}).get("intent", ""), f.message[:120]] for f in res.ratings.feedback()]
+
+
+RATING_COLUMNS = ["id", "created", "analyst", "query", "product", "source", "clarity", "trust",
+                  "flagged", "comment"]
+FEEDBACK_COLUMNS = ["id", "created", "thumb", "source", "intent", "answer"]
+SOURCES = [ANY, "llm", "template"]
+RATED = [ANY, "2+", "3+", "4+", "5"]
+FLAGS = [ANY, "flagged", "not flagged"]
 
 
 def build_app(res: Resources) -> gr.Blocks:
     with gr.Blocks(title="Fashion assistant") as app:
-        agent = gr.State(None)
+        token = gr.BrowserState(None, storage_key=SESSION_KEY)
         with gr.Tab("Shop", id="shop"):
             with gr.Row():
-                gender = gr.Dropdown(res.choices("gender"), value=ANY, label="Gender")
-                category = gr.Dropdown(res.choices("article_type"), value=ANY, label="Category")
-                colour = gr.Dropdown(res.choices("colour"), value=ANY, label="Colour")
-                price = gr.Number(None, label="Max price", minimum=0)
+                gender = gr.Dropdown(res.choices("gender"), value=ANY, label="Gender", min_width=150)
+                category = gr.Dropdown(res.choices("article_type"), value=ANY, label="Category",
+                                       min_width=150)
+                colour = gr.Dropdown(res.choices("colour"), value=ANY, label="Colour", min_width=150)
+                price = gr.Number(None, label="Max price", minimum=0, min_width=150)
+            need = gr.Dropdown([], value=[], multiselect=True, label="Your need (remove one to drop it)",
+                               elem_id="need", visible=False, allow_custom_value=False)
             with gr.Row():
-                with gr.Column(scale=3):
-                    chat = gr.Chatbot(label="Assistant", height=360)
+                with gr.Column(scale=3, min_width=300):
+                    chat = gr.Chatbot(label="Assistant", height=360, elem_id="chat",
+                                      feedback_options=("Like", "Dislike"),
+                                      buttons=["copy", "copy_all"])
+                    with gr.Row(elem_id="busy"):
+                        busy = gr.Markdown(visible=False, elem_id="busy-text")
+                        stop = gr.Button("Stop", variant="stop", size="sm", visible=False,
+                                         elem_id="stop", min_width=80)
                     with gr.Row():
                         text = gr.Textbox(placeholder="e.g. navy shirts for men under 1500",
-                                          show_label=False, scale=4, elem_id="query")
-                        send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                                          show_label=False, scale=4, elem_id="query", min_width=160)
+                        send = gr.Button("Send", variant="primary", scale=1, elem_id="send",
+                                         min_width=70)
                     # A file input, not gr.Image: a non-image must reach our check (and become a
                     # chat message) instead of failing in the component's own decoding.
                     photo = gr.File(label="Search by photo (optional)", file_types=["image"],
                                     type="filepath", height=90, elem_id="photo")
-                with gr.Column(scale=4):
+                    new_chat = gr.Button("New chat", size="sm", elem_id="new-chat")
+                with gr.Column(scale=4, min_width=300):
                     cards = gr.Gallery(label="Products", columns=3, height=460,
                                        elem_id="products", allow_preview=False)
                     selected = gr.State(None)
                     selected_info = gr.Markdown("Click a product, then a button below.",
                                                 elem_id="selected")
                     with gr.Row():
-                        more = gr.Button("More like this", elem_id="more")
-                        look = gr.Button("Complete the look", elem_id="look")
-                        why = gr.Button("Why?", elem_id="why")
+                        more = gr.Button("More like this", elem_id="more", min_width=90)
+                        look = gr.Button("Complete the look", elem_id="look", min_width=90)
+                        why = gr.Button("Why?", elem_id="why", min_width=90)
+                    with gr.Group(visible=False, elem_id="detail") as detail:
+                        with gr.Row():
+                            detail_photo = gr.Image(label="Product", height=260, min_width=160,
+                                                    show_label=False)
+                            detail_text = gr.Markdown(elem_id="detail-text", min_height=100)
             with gr.Accordion("Why this product?", open=True, elem_id="why-panel"):
                 with gr.Row():
-                    heat = gr.Image(label="Regions that drove the match (Grad-CAM)", height=260)
-                    with gr.Column():
+                    heat = gr.Image(label="Regions that drove the match (Grad-CAM)", height=260,
+                                    min_width=200)
+                    with gr.Column(min_width=200):
                         words = gr.HighlightedText(label="Words that drove the match",
                                                    color_map=None, show_legend=False)
                         why_text = gr.Markdown(elem_id="why-text")
@@ -200,33 +343,46 @@ def build_app(res: Resources) -> gr.Blocks:
 
             respond = make_respond(res)
             outs = [chat, cards, card_data, heat, words, why_text, gender, colour, category,
-                    price, agent]
-            ins = [text, photo, chat, agent]
-            for trigger in (send.click, text.submit):
-                trigger(respond, ins, outs, api_name="chat" if trigger == send.click else False,
-                        concurrency_id="chat", concurrency_limit=SEARCH_CONCURRENCY).then(
-                    lambda: ("", None), None, [text, photo], api_name=False)
-            filters_in = [gender, colour, category, price, chat, agent]
+                    price, need, token, busy, stop]
+            clear = {"fn": lambda: ("", None), "inputs": None, "outputs": [text, photo],
+                     "api_visibility": "private"}
+            send.click(respond, [text, photo, token], outs, api_name="chat",
+                       api_visibility="undocumented", concurrency_id="chat",   # not an MCP tool
+                       concurrency_limit=SEARCH_CONCURRENCY).then(**clear)
+            text.submit(respond, [text, photo, token], outs, api_visibility="private",
+                        concurrency_id="chat").then(**clear)
+
+            def chip(token, evt: gr.SelectData):
+                yield from respond(evt.value, None, token)
+
+            chat.option_select(chip, token, outs, api_visibility="private", concurrency_id="chat")
+            chat.like(make_feedback(res), token, None, api_visibility="private", queue=False)
+            stop.click(make_stop(res), token, None, api_visibility="private", queue=False)
+            for trigger in (new_chat.click, chat.clear):
+                trigger(make_new_chat(res), None, outs, api_visibility="private", queue=False)
+            app.load(make_restore(res), token, outs, api_visibility="private")
+            filters_in = [gender, colour, category, price, token]
             for control in (gender, colour, category):
-                control.input(make_set_filters(res), filters_in, outs, api_name=False,
+                control.input(make_set_filters(res), filters_in, outs, api_visibility="private",
                               concurrency_id="chat")
-            price.submit(make_set_filters(res), filters_in, outs, api_name=False,
+            price.submit(make_set_filters(res), filters_in, outs, api_visibility="private",
                          concurrency_id="chat")
-            cards.select(select_card, card_data, [selected, selected_info], api_name=False,
-                         queue=False)
+            need.input(make_drop_need(res), [need, token], outs, api_visibility="private",
+                       concurrency_id="chat")
+            cards.select(make_select(res), card_data,
+                         [selected, selected_info, detail, detail_photo, detail_text],
+                         api_visibility="private", queue=False)
 
             def canned(template):
-                def send_canned(index, history, agent):
-                    if index is None:
-                        yield from respond("", None, history, agent)
-                        return
-                    yield from respond(template.format(n=int(index) + 1), None, history, agent)
+                def send_canned(index, token):
+                    text = "" if index is None else template.format(n=int(index) + 1)
+                    yield from respond(text, None, token)
                 return send_canned
 
             for button, template, group in ((more, "more like #{n}", "chat"),
                                             (look, "what goes with #{n}?", "chat"),
                                             (why, "why #{n}?", HEAVY)):
-                button.click(canned(template), [selected, chat, agent], outs, api_name=False,
+                button.click(canned(template), [selected, token], outs, api_visibility="private",
                              concurrency_id=group, concurrency_limit=1 if group == HEAVY else
                              SEARCH_CONCURRENCY)
 
@@ -254,18 +410,32 @@ def build_app(res: Resources) -> gr.Blocks:
                 comment = gr.Textbox(label="Comment", scale=3, elem_id="comment")
                 save = gr.Button("Save rating", variant="primary", elem_id="save-rating")
             status = gr.Markdown(elem_id="rating-status")
+            with gr.Row():
+                by_source = gr.Dropdown(SOURCES, value=ANY, label="Explanation source",
+                                        elem_id="by-source")
+                by_rating = gr.Dropdown(RATED, value=ANY, label="Clarity and trust",
+                                        elem_id="by-rating")
+                by_flag = gr.Dropdown(FLAGS, value=ANY, label="Flagged", elem_id="by-flag")
+            shown = [by_source, by_rating, by_flag]
             table = gr.Dataframe(ratings_table(res), headers=RATING_COLUMNS, label="Ratings",
                                  interactive=False, elem_id="ratings")
             export = gr.Button("Export CSV")
             exported = gr.File(label="ratings.csv")
-            sample.click(make_sample(res), agent,
+            summary = gr.Plot(label="Ratings and shoppers' thumbs per explanation source",
+                              elem_id="ratings-summary")
+            thumbs = gr.Dataframe(headers=FEEDBACK_COLUMNS, label="Shoppers' thumbs up/down",
+                                  interactive=False, elem_id="feedback")
+            sample.click(make_sample(res), token,
                          [query, product_photo, review_heat, review_words, review_text, trace,
-                          faithfulness, review_card, agent], api_name=False,
+                          faithfulness, review_card], api_visibility="private",
                          concurrency_id=HEAVY, concurrency_limit=1)
             save.click(make_rate(res), [review_card, query, clarity, trust, flagged, comment,
-                                        analyst], [status, table], api_name=False)
+                                        analyst, *shown], [status, table], api_visibility="private")
+            for control in shown:
+                control.input(lambda *f: ratings_table(res, *f), shown, table,
+                              api_visibility="private")
             export.click(lambda: str(res.ratings.export_csv(res.ratings.path.with_suffix(".csv"))),
-                         None, exported, api_name=False)
+                         None, exported, api_visibility="private")
             with gr.Accordion("Charts", open=False):
                 draw = gr.Button("Draw charts")
                 with gr.Row():
@@ -277,13 +447,16 @@ def build_app(res: Resources) -> gr.Blocks:
                 draw.click(lambda: (charts.cluster_map(res.searcher), charts.deletion_curves(
                     res.results_dir), charts.colour_by_season(res.searcher),
                     charts.type_by_gender(res.searcher)), None,
-                    [cluster_map, curves, colours, genders], api_name=False,
+                    [cluster_map, curves, colours, genders], api_visibility="private",
                     concurrency_id=HEAVY)
 
-        def search(text: str, k: int = 6) -> list[dict]:
-            """Products for a text query: id, title, score, price, image path."""
-            return [{**r.to_json(), "price": r.product.price, "image": r.product.image_path}
-                    for r in res.searcher.text(text, int(k))]
+        def reviews():
+            return (ratings_table(res), charts.ratings_summary(res.ratings.summary()),
+                    feedback_table(res))
+
+        app.load(reviews, None, [table, summary, thumbs], api_visibility="private")
+        save.click(lambda: (charts.ratings_summary(res.ratings.summary()), feedback_table(res)),
+                   None, [summary, thumbs], api_visibility="private")
 
         def rate(product_id: str, query: str, explanation: str, explanation_source: str,
                  clarity: int, trust: int, flagged: bool = False, comment: str = "",
@@ -300,12 +473,6 @@ def build_app(res: Resources) -> gr.Blocks:
             except (TypeError, ValueError) as exc:
                 raise gr.Error(str(exc)) from None
 
-        gr.api(search, api_name="search", concurrency_id="chat")
-        gr.api(rate, api_name="rate")
+        api.register(res)
+        gr.api(rate, api_name="rate", api_visibility="undocumented")   # analysts' tools, not MCP
     return app
-
-
-def select_card(cards: list[dict] | None, evt: gr.SelectData) -> tuple[int, str]:
-    title = cards[evt.index]["title"] if cards and evt.index < len(cards) else "?"
-    return evt.index, f"Selected: #{evt.index + 1} {title}"
-

@@ -132,3 +132,35 @@ def type_by_gender(searcher: Searcher, top: int = 12) -> Figure:
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def ratings_summary(summary: dict[str, dict]) -> Figure:
+    """Per explanation source: analysts' mean clarity and trust (1-5) and flagged share, and the
+    share of shoppers' thumbs that were up (``RatingStore.summary``)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3.2))
+    if not summary:
+        for ax in (left, right):
+            ax.axis("off")
+        left.text(0.5, 0.5, "no ratings or feedback yet", ha="center", va="center")
+        return fig
+    sources = sorted(summary)
+    x = np.arange(len(sources))
+    for i, name in enumerate(("clarity", "trust")):
+        values = [summary[s].get(name, 0) for s in sources]
+        left.bar(x + (i - 0.5) * 0.35, values, 0.35, label=name)
+    left.set_xticks(x, [f"{s}\n({summary[s].get('ratings', 0)} rated)" for s in sources])
+    left.set_ylim(0, 5)
+    left.set_title("analysts' ratings (mean)")
+    left.legend(fontsize=7)
+    flagged = [summary[s].get("flagged_share", 0) for s in sources]
+    up = [summary[s].get("thumbs_up", 0) / max(summary[s].get("thumbs_up", 0) +
+                                               summary[s].get("thumbs_down", 0), 1) for s in sources]
+    right.bar(x - 0.175, flagged, 0.35, label="flagged (analysts)", color="tab:red")
+    right.bar(x + 0.175, up, 0.35, label="thumbs up (shoppers)", color="tab:green")
+    votes = [summary[s].get("thumbs_up", 0) + summary[s].get("thumbs_down", 0) for s in sources]
+    right.set_xticks(x, [f"{s}\n({v} thumbs)" for s, v in zip(sources, votes)])
+    right.set_ylim(0, 1)
+    right.set_title("shares")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

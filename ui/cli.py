@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from explain.ratings import default_path
 from retrieval.settings import DEFAULT_PLANNER, PLANNERS
-
-from .ratings import default_path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,12 +8,12 @@ import gradio as gr
 from fastapi import FastAPI
 
 from agent import TurnModel
+from explain.ratings import RatingStore
 from retrieval.build import ensure_demo_index
 from retrieval.search import Searcher
 from retrieval.settings import DEFAULT_PLANNER, REPO_ROOT
 
-from .app import Resources, build_app
-from .ratings import RatingStore
+from .app import CSS, Resources, build_app
 
 MAX_UPLOAD = "10mb"
 
@@ -41,14 +41,15 @@ def mount(site: FastAPI, path: str = "/assistant", index: str | Path | None = No
     res = resources(index, ratings)
     app = build_app(res).queue(default_concurrency_limit=None)
     return gr.mount_gradio_app(site, app, path=path, allowed_paths=allowed(res),
-                               max_file_size=MAX_UPLOAD)
+                               max_file_size=MAX_UPLOAD, css=CSS, mcp_server=True)
 
 
 def launch(index: str | Path | None = None, ratings: str | Path | None = None,
            planner: str = DEFAULT_PLANNER, host: str = "127.0.0.1", port: int = 7860,
            root_path: str | None = None) -> None:
-    """Serve the app on its own until interrupted."""
+    """Serve the app on its own until interrupted; its tools are also an MCP server at
+    ``/gradio_api/mcp/``."""
     res = resources(index, ratings, planner)
     app = build_app(res).queue(default_concurrency_limit=None)
-    app.launch(server_name=host, server_port=port, root_path=root_path,
+    app.launch(server_name=host, server_port=port, root_path=root_path, css=CSS, mcp_server=True,
                allowed_paths=allowed(res), max_file_size=MAX_UPLOAD, footer_links=["api"])

@@ -7,6 +7,7 @@ import io
 from PIL import Image
 
 from agent.calls import Card
+from retrieval.products import Product
 
 
 def caption(card: Card) -> str:
@@ -65,4 +66,33 @@ def why_markdown(card: Card) -> str:
         lines.append(f"- catalogue group: {ev['cluster']['name']}")
     if ev.get("complement"):
         lines.append(f"- goes with it: {ev['complement']['reason']}")
+    return "\n".join(lines)
+
+
+def need_chips(filters: dict) -> dict[str, str]:
+    """The shopper's active need as chip labels, by filter: "colour: Navy Blue", "under ₹1,500"."""
+    chips = {}
+    for key, value in filters.items():
+        if key == "price_max":
+            chips[key] = f"under ₹{value:,.0f}"
+        elif key == "price_min":
+            chips[key] = f"over ₹{value:,.0f}"
+        else:
+            shown = " or ".join(value) if isinstance(value, list) else value
+            chips[key] = f"{key.replace('_', ' ')}: {shown}"
+    return chips
+
+
+def product_markdown(product: Product) -> str:
+    """A product's detail view: title, brand, price, attributes and description."""
+    price = f"₹{product.price:,.0f}" if product.price is not None else "price n/a"
+    lines = [f"### {product.title}", f"**{product.brand or 'Brand n/a'}** · {price} · id {product.id}", ""]
+    fields = {"kind": product.article_type, "for": product.gender, "colour": product.colour,
+              "season": product.season, "usage": product.usage, "year": product.year,
+              **product.attributes}
+    lines += [f"- {k}: {v}" for k, v in fields.items() if v not in (None, "")]
+    if product.composition:
+        lines.append(f"- material: {product.composition}")
+    if product.description:
+        lines += ["", product.description]
     return "\n".join(lines)
