@@ -1,4 +1,5 @@
-# `make demo` installs everything and runs the main job on the demo catalogue; `make test` runs
+# `make demo` installs everything, prints a short scripted conversation on the demo catalogue and
+# serves the assistant (the URL is printed; Ctrl-C stops it); `make test` runs
 # the tests. Both are idempotent: the virtual environment is rebuilt only when pyproject.toml
 # changes, pip caches wheels (llama-cpp-python compiles once), encoded features are cached.
 PYTHON ?= python3
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: install
-	$(PY) -m retrieval demo
+	$(PY) -m ui --demo
 
 # The UI tests drive Debian's Chromium (Playwright's own browser download is not used).
 browser:

@@ -119,6 +119,44 @@ def test_streaming_sends_the_explanation_as_it_is_written(searcher):
         assert tidy("".join(p for k, p in events if k == "token")) == answer.message
 
 
+def test_stop_ends_the_explanation_being_written_and_frees_the_model(searcher):
+    agent = ShoppingAgent(searcher, planner="parser", explanations="llm")
+    agent.turn("show me backpacks")
+    kinds = []
+    for kind, _ in agent.stream("why the first one?"):
+        kinds.append(kind)
+        if kind == "token":
+            agent.stop()                          # the shopper presses Stop at the first word
+    assert kinds[-1] == "stopped" and "answer" not in kinds and kinds.count("token") == 1
+    llm = agent.cards.llm
+    assert llm.lock.acquire(blocking=False)       # the model is free for the next explanation
+    llm.lock.release()
+    events = list(agent.stream("why the second one?"))     # the next turn is not stopped
+    assert events[-1][0] == "answer" and events[-1][1].cards
+
+
+def test_suggested_follow_ups_are_understood_as_typed(searcher):
+    """Each chip under an answer, sent as the shopper's message, does what it says."""
+    from agent import suggestions
+
+    agent = ShoppingAgent(searcher, planner="model", explanations="template")
+    answer = agent.turn("show me tshirts for men")
+    chips = suggestions(answer, agent.state, searcher.index)
+    first = searcher.index.product(agent.state.shown[0])
+    colour = next(c for c in chips if c.startswith("like #1 but in "))[len("like #1 but in "):]
+    assert colour != first.colour.lower()
+    assert colour in {c.lower() for t, c, _ in searcher.index.facet_counts("article_type", "colour")
+                      if t == first.article_type}          # a colour tshirts come in here
+    expected = {"why #1?": "explain", "more like #1": "similar_to", f"like #1 but in {colour}":
+                "refine", "cheaper": "filter", "what goes with #1?": "complete_look"}
+    assert set(chips) == set(expected)
+    for chip, intent in expected.items():
+        agent.turn("show me tshirts for men")
+        reply = agent.turn(chip)
+        assert reply.trace.intent == intent and reply.cards, chip
+    assert suggestions(ShoppingAgent(searcher).turn("hello"), Conversation(), searcher.index)
+
+
 def test_references_resolve_against_the_conversation(searcher):
     index = searcher.index
     ids = index.all_ids()

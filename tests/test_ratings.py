@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from explain.ratings import Rating, RatingStore
+from explain.ratings import Feedback, Rating, RatingStore
 
 
 def rating(**changes) -> Rating:
@@ -38,3 +38,27 @@ def test_bad_ratings_are_refused_by_name(tmp_path, bad, message):
     with pytest.raises(ValueError, match=message):
         store.add(rating(**bad))
     assert store.all() == []
+
+
+def test_thumbs_keep_their_trace_and_are_summarised_per_source(tmp_path):
+    path = tmp_path / "r.sqlite"
+    store = RatingStore(path)
+    store.add(rating(explanation_source="llm", clarity=4, trust=3, flagged=True))
+    store.add(rating(explanation_source="template", clarity=2, trust=3))
+    trace = {"intent": "explain", "tools": [{"name": "explain", "args": {"product": "15970"}}]}
+    store.add_feedback(Feedback("s1", 3, True, "Navy like you asked.", "llm", trace))
+    store.add_feedback(Feedback("s1", 5, False, "Here are 6 products", "", {"intent": "search"}))
+    store.add_feedback(Feedback("s2", 1, False, "Navy, as asked.", "llm", trace))
+    store.close()
+    reopened = RatingStore(path)
+    assert [(f.session, f.message_index, f.liked) for f in reopened.feedback()] == \
+        [("s1", 3, True), ("s1", 5, False), ("s2", 1, False)]
+    assert reopened.feedback()[0].trace == trace
+    assert reopened.summary() == {
+        "llm": {"ratings": 1, "clarity": 4.0, "trust": 3.0, "flagged_share": 1.0,
+                "thumbs_up": 1, "thumbs_down": 1},
+        "template": {"ratings": 1, "clarity": 2.0, "trust": 3.0, "flagged_share": 0.0},
+        "other": {"thumbs_up": 0, "thumbs_down": 1}}
+    assert [r.explanation_source for r in reopened.all(source="llm")] == ["llm"]
+    assert [r.clarity for r in reopened.all(min_rating=3)] == [4]     # min(clarity, trust) >= 3
+    assert [r.flagged for r in reopened.all(flagged=True)] == [True]

@@ -3,16 +3,21 @@ headless Chromium (Debian's package, installed by ``make``) with Playwright; scr
 step go to ``runs/screenshots`` (or ``FASHION_SCREENSHOTS``)."""
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import sqlite3
+import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 from servers import Server
 
+from explain.ratings import Rating, RatingStore
 from retrieval.settings import runs_dir
 
 pytestmark = pytest.mark.slow           # end to end: a served app in Chromium
@@ -126,6 +131,130 @@ def test_shopper_and_analyst_in_chromium(index_dir, tmp_path, browser, shots):
         server.stop()
 
 
+def bots(page) -> int:
+    return page.locator("[data-testid=bot]").count()
+
+
+def feedback_rows(path: Path, count: int) -> list[tuple]:
+    """The shoppers' thumbs in the database, once ``count`` are there (a thumb is stored as the
+    browser sends it)."""
+    for _ in range(60):
+        rows = sqlite3.connect(path).execute(
+            "SELECT liked, explanation_source, trace FROM feedback ORDER BY id").fetchall()
+        if len(rows) >= count:
+            return rows
+        time.sleep(0.5)
+    return rows
+
+
+def test_chat_habits_in_chromium(index_dir, tmp_path, browser, shots):
+    """Chips, thumbs, the need as chips, the detail view, a reload, stopping an explanation, a new
+    chat, the analyst's filters; then a phone-width page driven by keyboard."""
+    ratings = tmp_path / "ratings.sqlite"
+    store = RatingStore(ratings)                       # two earlier reviews to filter
+    for source, flagged in (("llm", True), ("template", False)):
+        store.add(Rating("tshirts", "1", f"{source} text", source, 4, 4, flagged, f"{source} review"))
+    store.close()
+    server = Server(["ui", "--index", str(index_dir), "--ratings", str(ratings)])
+    try:
+        page = browser.new_context(viewport={"width": 1300, "height": 1100}).new_page()
+        page.goto(server.url)
+        ask(page, "show me tshirts for men")
+        bot_says(page, "Here are 6 products")
+        chips = page.locator("#chat .option").all_inner_texts()
+        assert {"why #1?", "more like #1", "cheaper", "what goes with #1?"} <= set(chips)
+        page.screenshot(path=shots / "8-chips.png")
+        recolour = next(c for c in chips if c.startswith("like #1 but in "))
+        page.locator("#chat .option", has_text=recolour).click()          # a chip is a message
+        bot_says(page, "Like ")
+        assert page.locator("[data-testid=user]").last.inner_text().strip() == recolour
+        page.locator("#chat .option").first.wait_for(timeout=WAIT)
+        assert page.locator("#chat .option").count() <= 5            # under the newest answer only
+
+        page.locator("#chat button[title=Dislike]").last.click()
+        liked, source, trace = feedback_rows(ratings, 1)[0]
+        assert (liked, source, json.loads(trace)["intent"]) == (0, "", "refine")
+
+        assert "gender: Men" in page.locator("#need").inner_text()
+        page.locator("#need .token", has_text="gender: Men").locator(".token-remove").click()
+        bot_says(page, "Without gender: Men.")
+        assert page.get_by_role("combobox", name="Gender", exact=True).input_value() == "Any"
+        assert "gender: Men" not in page.locator("#need").inner_text()
+
+        title = page.locator("#products .thumbnail-item").nth(1).inner_text().split("\n")[0]
+        page.locator("#products .thumbnail-item").nth(1).click()
+        page.wait_for_function("document.querySelector('#detail-text') && "
+                               "document.querySelector('#detail-text').innerText.includes('₹')",
+                               timeout=WAIT)
+        detail = page.locator("#detail-text").inner_text()
+        assert title.rstrip("…. ")[:20] in detail and "kind:" in detail
+        assert page.locator("#detail img").count() == 1
+        page.screenshot(path=shots / "9-detail.png", full_page=True)
+
+        answers = bots(page)
+        page.reload()                                  # the conversation survives a reload
+        page.wait_for_function("n => document.querySelectorAll('[data-testid=bot]').length == n",
+                               arg=answers, timeout=WAIT)
+        page.wait_for_function("document.querySelectorAll('#products img').length == 6",
+                               timeout=WAIT)
+        page.screenshot(path=shots / "10-after-reload.png")
+
+        page.locator("#chat .option", has_text="why #1?").click()
+        page.wait_for_function("document.querySelector('#busy-text') && "
+                               "document.querySelector('#busy-text').innerText.includes('Writing')",
+                               timeout=WAIT)
+        page.screenshot(path=shots / "11-writing.png")
+        page.locator("#stop").click()
+        bot_says(page, "")
+        page.wait_for_function("[...document.querySelectorAll('[data-testid=bot]')]"
+                               ".some(e => e.innerText.includes('(stopped)'))", timeout=WAIT)
+        page.locator("#stop").wait_for(state="hidden", timeout=WAIT)
+        ask(page, "why #2?")                           # the model is free: the next one is written
+        page.wait_for_function("document.querySelector('#why-text').innerText.includes('Explanation:')",
+                               timeout=WAIT)
+
+        page.locator("#new-chat").click()
+        page.wait_for_function("document.querySelectorAll('[data-testid=bot]').length == 0",
+                               timeout=WAIT)
+        assert page.locator("#products img").count() == 0
+        page.reload()
+        page.locator("#query textarea").wait_for(timeout=WAIT)
+        assert bots(page) == 0                         # the new chat is the one kept
+
+        page.get_by_role("tab", name="Analyst review").click()
+        page.wait_for_function("document.querySelector('#feedback').innerText.includes('refine')",
+                               timeout=WAIT)
+        assert "down" in page.locator("#feedback").inner_text()
+        page.locator("#by-source input").click()
+        page.get_by_role("option", name="template").click()
+        page.wait_for_function("!document.querySelector('#ratings').innerText.includes('llm review')",
+                               timeout=WAIT)
+        assert "template review" in page.locator("#ratings").inner_text()
+        page.locator("#ratings-summary").wait_for(timeout=WAIT)
+        page.screenshot(path=shots / "12-analyst-filters.png", full_page=True)
+
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                    has_touch=True).new_page()
+        phone.goto(server.url)
+        phone.locator("#query textarea").wait_for(timeout=WAIT)
+        for _ in range(60):                            # keyboard only: tab to the query box
+            phone.keyboard.press("Tab")
+            if phone.evaluate("document.activeElement?.closest('#query') != null"):
+                break
+        phone.keyboard.type("backpacks")
+        phone.keyboard.press("Enter")
+        bot_says(phone, "Here are")
+        phone.wait_for_function("document.querySelectorAll('#products img').length > 0",
+                                timeout=WAIT)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390   # no sideways scroll
+        phone.locator("#chat .option", has_text="more like #1").focus()
+        phone.keyboard.press("Enter")
+        bot_says(phone, "Products like")
+        phone.screenshot(path=shots / "13-phone.png", full_page=True)
+    finally:
+        server.stop()
+
+
 def test_embedded_in_a_shop_page(index_dir, tmp_path, browser, shots):
     site = Server(["ui.site", "--index", str(index_dir), "--ratings", str(tmp_path / "r.sqlite")])
     try:
@@ -141,24 +270,37 @@ def test_embedded_in_a_shop_page(index_dir, tmp_path, browser, shots):
         site.stop()
 
 
-def test_api_and_bad_uploads(index_dir, tmp_path):
-    """The programmatic API (gradio_client): search, chat, and uploads that are not photos."""
+def test_demo_api_mcp_and_bad_uploads(index_dir, tmp_path):
+    """``--demo`` prints a conversation before serving; the programmatic API (gradio_client):
+    search, chat, uploads that are not photos; the MCP tools over HTTP (the ``mcp`` client)."""
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    server = Server(["ui", "--index", str(index_dir), "--ratings", str(tmp_path / "r.sqlite")])
+    server = Server(["ui", "--demo", "--index", str(index_dir), "--ratings",
+                     str(tmp_path / "r.sqlite")])
     try:
+        for _ in range(60):                  # the URL is printed once the server is up
+            server.log.seek(0)
+            printed = server.log.read()
+            if "The assistant is at" in printed:
+                break
+            time.sleep(0.5)
+        assert "shopper> show me tshirts for men" in printed and "assistant> Here are" in printed
+        assert f"The assistant is at {server.url}" in printed
         client = Client(server.url, verbose=False)
         found = client.predict("black backpack", 3, api_name="/search")
-        assert len(found) == 3 and {"id", "title", "score", "price", "image"} <= set(found[0])
-        out = client.predict("show me backpacks", None, [], api_name="/chat")
+        assert len(found) == 3 and {"id", "title", "score", "price", "image", "why"} <= set(found[0])
+        out = client.predict("show me backpacks", None, None, api_name="/chat")
         assert out[0][-1]["content"][0]["text"].startswith("Here are")
+        token = out[11]                                # the session: "the second one" resolves
+        out = client.predict("more like the second one", None, token, api_name="/chat")
+        assert out[0][-1]["content"][0]["text"].startswith("Products like") and out[11] == token
         not_image = tmp_path / "photo.jpg"
         not_image.write_text("this is not a photo")
         huge = tmp_path / "huge.png"
         Image.new("RGB", (9000, 9000), "white").save(huge)
         for path, message in ((not_image, "not an image"), (huge, "megapixels")):
-            out = client.predict("", handle_file(str(path)), [], api_name="/chat")
+            out = client.predict("", handle_file(str(path)), None, api_name="/chat")
             assert message in out[0][-1]["content"][0]["text"]
         # Files: the catalogue's photos are served, nothing else of the machine.
         photo = found[0]["image"]
@@ -168,8 +310,34 @@ def test_api_and_bad_uploads(index_dir, tmp_path):
             except urllib.error.HTTPError as exc:
                 code = exc.code
             assert code == status, path
+        with ThreadPoolExecutor(1) as pool:      # its own event loop (Playwright's runs here)
+            tools, results = pool.submit(asyncio.run, mcp_session(f"{server.url}gradio_api/mcp/",
+                                                                  found[0]["id"])).result()
     finally:
         server.stop()
+    assert set(tools) == {"search", "similar", "refine", "complete_the_look", "explain"}
+    assert {"query", "k", "gender", "price_max"} <= set(tools["search"]["properties"])
+    searched, similar, unknown, explained = results
+    assert not searched.isError and "Backpack" in searched.content[0].text
+    assert not similar.isError and found[0]["id"] not in similar.content[0].text
+    assert unknown.isError and "'no-such-id' is not in this index" in unknown.content[0].text
+    assert not explained.isError and "Backpacks" in explained.content[0].text
+
+
+async def mcp_session(url: str, product_id: str) -> tuple[dict, list]:
+    """List the tools and call a few, as an MCP client (Claude Desktop, an agent) would."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with streamable_http_client(url) as (read, write, _), ClientSession(read, write) as mcp:
+        await mcp.initialize()
+        tools = {t.name: t.inputSchema for t in (await mcp.list_tools()).tools}
+        results = [await mcp.call_tool("search", {"query": "black backpack", "k": 3}),
+                   await mcp.call_tool("similar", {"product_id": product_id, "k": 3}),
+                   await mcp.call_tool("similar", {"product_id": "no-such-id"}),
+                   await mcp.call_tool("explain", {"product_id": product_id,
+                                                   "query": "black backpack"})]
+    return tools, results
 
 
 def test_analyst_charts(index_dir):

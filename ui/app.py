@@ -188,9 +188,10 @@ def make_restore(res: Resources) -> Callable[..., tuple]:
 
 def make_new_chat(res: Resources) -> Callable[..., tuple]:
     def new_chat():
-        session = res.sessions.new()
-        return (*_outputs(session)[:-2], gr.update(value="", visible=False),
-                gr.update(visible=False))
+        """A new conversation: nothing on screen, no need, a new token."""
+        chat, *_, gender, colour, category, price, need, token, busy, stop = \
+            _outputs(res.sessions.new())
+        return chat, [], [], None, [], "", gender, colour, category, price, need, token, busy, stop
     return new_chat
 
 

@@ -1,10 +1,27 @@
-"""``python -m ui``: serve the app (default: the demo index, built first if missing)."""
+"""``python -m ui``: serve the app (default: the demo index, built first if missing). ``--demo``
+first prints a short scripted conversation with the assistant in the terminal."""
 from __future__ import annotations
 
 import argparse
 
 from explain.ratings import default_path
 from retrieval.settings import DEFAULT_PLANNER, PLANNERS
+
+DEMO_TURNS = ("show me tshirts for men", "only black ones", "more like the second one",
+              "what goes with the first one?", "why the first one?")
+
+
+def demo_conversation(agent) -> None:
+    """The scripted turns, each with the assistant's answer and its first products."""
+    for text in DEMO_TURNS:
+        answer = agent.turn(text)
+        print(f"\nshopper> {text}\nassistant> {answer.message}")
+        for i, card in enumerate(answer.cards[:3], 1):
+            price = f"  ₹{card.price:,.0f}" if card.price is not None else ""
+            print(f"   {i}. {card.title}{price}")
+        if answer.trace.intent == "explain" and answer.cards:
+            print(f"   evidence: {', '.join(answer.cards[0].evidence.get('shared', {}).values())}")
+    print(flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,12 +30,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--root-path", default=None, help="URL prefix when served behind a proxy")
-    p.add_argument("--ratings", default=None, help=f"SQLite file of analyst ratings "
-                                                   f"(default: FASHION_RATINGS or {default_path()})")
+    p.add_argument("--ratings", default=None, help=f"SQLite file of analyst ratings and shoppers' "
+                                                   f"thumbs (default: FASHION_RATINGS or {default_path()})")
     p.add_argument("--planner", choices=PLANNERS, default=DEFAULT_PLANNER,
                    help="how a chat turn is understood (see `python -m agent --help`)")
+    p.add_argument("--demo", action="store_true",
+                   help="print a short scripted conversation before serving")
     args = p.parse_args(argv)
-    from .server import launch
+    from agent import ShoppingAgent
 
-    launch(args.index, args.ratings, args.planner, args.host, args.port, args.root_path)
+    from .server import launch, resources
+
+    res = resources(args.index, args.ratings, args.planner)
+    if args.demo:
+        demo_conversation(ShoppingAgent(res.searcher, args.planner, "template",
+                                        explainer=res.explainer))
+    launch(res, args.host, args.port, args.root_path)
     return 0

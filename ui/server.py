@@ -44,12 +44,14 @@ def mount(site: FastAPI, path: str = "/assistant", index: str | Path | None = No
                                max_file_size=MAX_UPLOAD, css=CSS, mcp_server=True)
 
 
-def launch(index: str | Path | None = None, ratings: str | Path | None = None,
-           planner: str = DEFAULT_PLANNER, host: str = "127.0.0.1", port: int = 7860,
+def launch(res: Resources, host: str = "127.0.0.1", port: int = 7860,
            root_path: str | None = None) -> None:
-    """Serve the app on its own until interrupted; its tools are also an MCP server at
+    """Serve the app on its own until interrupted (Ctrl-C); its tools are also an MCP server at
     ``/gradio_api/mcp/``."""
-    res = resources(index, ratings, planner)
     app = build_app(res).queue(default_concurrency_limit=None)
     app.launch(server_name=host, server_port=port, root_path=root_path, css=CSS, mcp_server=True,
-               allowed_paths=allowed(res), max_file_size=MAX_UPLOAD, footer_links=["api"])
+               allowed_paths=allowed(res), max_file_size=MAX_UPLOAD, footer_links=["api"],
+               prevent_thread_lock=True, quiet=True)
+    print(f"The assistant is at {app.local_url} (its tools for agents: {app.local_url}"
+          f"gradio_api/mcp/). Ctrl-C stops it.", flush=True)
+    app.block_thread()
