@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
                         "projections are retrained on the training split: held-out items stay unseen)")
     p.add_argument("--hm", default=None, help="H&M sample for the complement and personal suites "
                                               "(default: FASHION_HM or ../shared/data/hm-sample)")
+    p.add_argument("--ratings", default=None,
+                   help="the app's ratings database (`python -m ui --ratings`): the explanations "
+                        "suite adds its analysts' ratings and shoppers' thumbs per explanation source")
     p.add_argument("--quick", action="store_true", help="a small slice, a few minutes on 2 cores")
     p.add_argument("--limit", type=int, help="use only the first N products")
     p.add_argument("--seed", type=int, default=0)
@@ -62,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         catalog, encoder, built_limit = index_sources(Path(args.index), catalog)
         limit = limit or built_limit
     ctx = Context(catalog or myntra_dir(), out, quick=args.quick, seed=args.seed,
-                  limit=limit, encoder=encoder, hm=args.hm, index_dir=args.index)
+                  limit=limit, encoder=encoder, hm=args.hm, index_dir=args.index,
+                  ratings=args.ratings)
     console = Console(width=120)
     command = "python -m eval " + " ".join(argv if argv is not None else sys.argv[1:])
     for name in args.suite or sorted(suites):

@@ -24,7 +24,8 @@ QUICK_LIMIT = 3000
 class Context:
     def __init__(self, catalog: Path, out: Path, quick: bool = False, seed: int = 0,
                  encoder: str = DEFAULT_ENCODER, limit: int | None = None,
-                 hm: Path | None = None, index_dir: str | None = None):
+                 hm: Path | None = None, index_dir: str | None = None,
+                 ratings: str | None = None):
         self.catalog_path = Path(catalog)
         self.hm_path = Path(hm) if hm else hm_dir()
         self.out = Path(out)
@@ -33,6 +34,7 @@ class Context:
         self.seed = seed
         self.encoder_spec = encoder
         self.index_dir = index_dir            # a built index given with --index (served by `load`)
+        self.ratings = Path(ratings) if ratings else None     # the app's reviews database
         self._trained: dict[tuple[str, bool], tuple[ClipEncoder, Features]] = {}
 
     @cached_property

@@ -7,6 +7,10 @@ import sys
 import time
 import urllib.request
 
+# The /chat endpoint answers (chat, gallery, cards, heat-map, words, why, gender, colour, category,
+# price, need, session token, busy); the token, passed back, continues the conversation.
+SESSION_OUTPUT = 11
+
 
 def free_port() -> int:
     with socket.socket() as s:

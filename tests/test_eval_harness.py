@@ -84,10 +84,23 @@ def test_faithfulness_suite_compares_evidence_with_random_removal(tmp_path, mynt
 
 
 def test_explanations_suite_reports_grounding_quality_and_latency(tmp_path, myntra):
+    from explain.ratings import Feedback, Rating, RatingStore
+
+    reviews = RatingStore(tmp_path / "reviews.sqlite")       # what the app stored
+    reviews.add(Rating("navy shirt", "1", "Navy, as asked.", "llm", 4, 5, flagged=True))
+    reviews.add_feedback(Feedback("s", 3, True, "Navy, as asked.", "llm", {"intent": "explain"}))
+    reviews.add_feedback(Feedback("s", 5, False, "Here are 6 products", "", {"intent": "search"}))
+    reviews.close()
     out = tmp_path / "report"
-    run_eval(out, myntra, "--suite", "explanations", "--quick", timeout=2400)
+    run_eval(out, myntra, "--suite", "explanations", "--quick", "--ratings",
+             str(tmp_path / "reviews.sqlite"), timeout=2400)
     suite = json.loads((out / "metrics.json").read_text())["explanations"]
     m = suite["metrics"]
+    assert m["reviews"]["llm"] == {"ratings": 1, "clarity": 4.0, "trust": 5.0, "flagged_share": 1.0,
+                                   "thumbs_up": 1, "thumbs_down": 0}
+    assert m["reviews"]["other"] == {"thumbs_up": 0, "thumbs_down": 1}
+    report = (out / "report.md").read_text()
+    assert "reviews of llm explanations" in report and "thumbs up 1 / down 0" in report
     assert suite["config"]["matches"] == 20 and suite["config"]["with reference"] == 20
     assert m["final explanations grounded"]["mean"] == 1.0
     assert 0 <= m["grounded on the first try"]["mean"] <= 1

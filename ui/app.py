@@ -290,7 +290,7 @@ def build_app(res: Resources) -> gr.Blocks:
     with gr.Blocks(title="Fashion assistant") as app:
         token = gr.BrowserState(None, storage_key=SESSION_KEY)
         with gr.Tab("Shop", id="shop"):
-            with gr.Row():
+            with gr.Accordion("Filters", open=False, elem_id="filters"), gr.Row():
                 gender = gr.Dropdown(res.choices("gender"), value=ANY, label="Gender", min_width=150)
                 category = gr.Dropdown(res.choices("article_type"), value=ANY, label="Category",
                                        min_width=150)
@@ -411,6 +411,7 @@ def build_app(res: Resources) -> gr.Blocks:
                 comment = gr.Textbox(label="Comment", scale=3, elem_id="comment")
                 save = gr.Button("Save rating", variant="primary", elem_id="save-rating")
             status = gr.Markdown(elem_id="rating-status")
+            refresh = gr.Button("Refresh the reviews", size="sm", elem_id="refresh-reviews")
             with gr.Row():
                 by_source = gr.Dropdown(SOURCES, value=ANY, label="Explanation source",
                                         elem_id="by-source")
@@ -451,11 +452,12 @@ def build_app(res: Resources) -> gr.Blocks:
                     [cluster_map, curves, colours, genders], api_visibility="private",
                     concurrency_id=HEAVY)
 
-        def reviews():
-            return (ratings_table(res), charts.ratings_summary(res.ratings.summary()),
+        def reviews(*shown):
+            return (ratings_table(res, *shown), charts.ratings_summary(res.ratings.summary()),
                     feedback_table(res))
 
-        app.load(reviews, None, [table, summary, thumbs], api_visibility="private")
+        for trigger in (app.load, refresh.click):
+            trigger(reviews, shown, [table, summary, thumbs], api_visibility="private")
         save.click(lambda: (charts.ratings_summary(res.ratings.summary()), feedback_table(res)),
                    None, [summary, thumbs], api_visibility="private")
 

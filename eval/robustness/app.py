@@ -123,7 +123,7 @@ def _jpeg() -> bytes:
 def _chat(client, probe: str, text: str, photo) -> Outcome:
     o = Outcome(probe)
     try:
-        reply = client.predict(text, photo, [], api_name="/chat")[0][-1]["content"][0]["text"]
+        reply = client.predict(text, photo, None, api_name="/chat")[0][-1]["content"][0]["text"]
         o.crashed = "" if reply and not reply.startswith("Sorry, something went wrong") else f"reply: {reply[:80]!r}"
     except Exception as exc:  # noqa: BLE001 - counted
         o.crashed = f"{type(exc).__name__}: {exc}"[:200]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from importlib.resources import files
+from pathlib import Path
 
 import matplotlib
 
@@ -27,6 +28,7 @@ from tqdm.auto import tqdm
 from explain.evidence import Explainer, Query
 from explain.faithfulness import remove_spans
 from explain.llm import get_llm
+from explain.ratings import RatingStore
 from explain.writer import ExplanationWriter, Grounding, folded, support, template_explanation
 from retrieval.index import SearchResult
 from retrieval.search import Searcher
@@ -161,6 +163,9 @@ def run(ctx: Context) -> SuiteResult:
         table.append(["similarity drop, cited / uncited attributes",
                       f"{cited['cited drop']['mean']:.3f} / {cited['uncited drop']['mean']:.3f} "
                       f"(cited larger for {cited['share cited > uncited']['mean']:.2f} of {cited['matches']})"])
+    if ctx.ratings:
+        metrics["reviews"] = reviews = stored_reviews(ctx.ratings)
+        table += review_rows(reviews)
     _plot(ctx.out / "explanations.png", records)
     return SuiteResult(
         name="explanations",
@@ -191,3 +196,27 @@ def _plot(path, records: list[dict]) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def stored_reviews(path: Path) -> dict[str, dict]:
+    """The app's reviews database summarised per explanation source (``RatingStore.summary``)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--ratings {path}: no such database (the app writes it with "
+                                f"`python -m ui --ratings {path}`)")
+    store = RatingStore(path)
+    try:
+        return store.summary()
+    finally:
+        store.close()
+
+
+def review_rows(reviews: dict[str, dict]) -> list[list[str]]:
+    """One table row per source: analysts' ratings and shoppers' thumbs."""
+    rows = []
+    for source, r in sorted(reviews.items()):
+        rated = (f"{r['ratings']} rated, clarity {r['clarity']:.2f}, trust {r['trust']:.2f}, "
+                 f"flagged {r['flagged_share']:.2f}") if r.get("ratings") else "not rated"
+        thumbs = f"; thumbs up {r.get('thumbs_up', 0)} / down {r.get('thumbs_down', 0)}"
+        rows.append([f"reviews of {source} explanations" if source != "other" else
+                     "reviews of answers without an explanation", rated + thumbs])
+    return rows

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from ..context import Context
-from ..serving import start_app
+from ..serving import SESSION_OUTPUT, start_app
 from ..stats import percentiles
 from . import SuiteResult
 
@@ -50,15 +50,15 @@ def session(url: str, n: int, heavy: bool, log: list, lock: threading.Lock) -> N
 
     client = Client(url, verbose=False)
     kinds = ["tshirts for men", "backpacks", "sports shoes", "watches for women"]
-    history: list = []
+    token = None                          # the conversation, kept by the app under this token
     for text, kind in ((kinds[n % len(kinds)], "chat: search"), ("only black ones", "chat: filter"),
                        ("more like the second one", "chat: similar")):
-        out = timed(kind, lambda text=text, history=history: client.predict(
-            text, None, history, api_name="/chat"))
+        out = timed(kind, lambda text=text, token=token: client.predict(
+            text, None, token, api_name="/chat"))
         if out:
-            history = out[0]
+            token = out[SESSION_OUTPUT]
     if heavy:
-        timed("chat: why", lambda: client.predict("why the first one?", None, history,
+        timed("chat: why", lambda: client.predict("why the first one?", None, token,
                                                   api_name="/chat"))
     for q in ("navy blue shirt", "red handbag"):
         timed("search", lambda q=q: client.predict(q, 6, api_name="/search"))
