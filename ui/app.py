@@ -7,6 +7,7 @@ other users' searches, and a shopper can stop one while it is written.
 """
 from __future__ import annotations
 
+import logging
 import os
 import random
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ ANY = "Any"
 SEARCH_CONCURRENCY = 4          # chat turns and searches served at once
 HEAVY = "explanations"          # concurrency group of "why?" and the analyst's sampling
 SESSION_KEY = "fashion-assistant-session"       # the browser's local storage key of the token
+log = logging.getLogger(__name__)
 CSS = """
 #busy {align-items: center}
 #detail-text {padding: 8px}
@@ -87,18 +89,24 @@ def _outputs(session: Session, cards: list[Card] | None = None, why: Card | None
             gr.update(value=busy, visible=bool(busy)), gr.update(visible=bool(busy)))
 
 
-def _answered(res: Resources, session: Session, answer: Answer, prefix: str = "") -> None:
-    """Put ``answer`` last in the chat (after ``prefix``) with its follow-up chips, and keep its
-    trace."""
+def _answered(res: Resources, session: Session, answer: Answer, slot: int, prefix: str = "") -> None:
+    """Put ``answer`` in the chat at message ``slot`` (after ``prefix``) with its follow-up chips,
+    and keep its trace."""
     for message in session.history:                  # chips only under the newest answer
         message.pop("options", None)
     chips = suggestions(answer, session.agent.state, res.searcher.index)
-    session.history[-1] = {"role": "assistant", "content": prefix + answer.message,
-                           "options": [{"value": c, "label": c} for c in chips]}
+    session.history[slot] = {"role": "assistant", "content": prefix + answer.message,
+                             "options": [{"value": c, "label": c} for c in chips]}
     explained = answer.cards[0].explanation_source if answer.trace.intent == "explain" and \
         answer.cards else ""
-    session.traces[len(session.history) - 1] = {"trace": answer.trace.to_json(),
-                                                "source": explained}
+    session.traces[slot] = {"trace": answer.trace.to_json(), "source": explained}
+
+
+def _placeholder(session: Session) -> int:
+    """Append the answer's place in the chat; returns its index (another turn of the same
+    session may append after it while this one is worked on)."""
+    session.history.append({"role": "assistant", "content": "…"})
+    return len(session.history) - 1
 
 
 def make_respond(res: Resources) -> Callable[..., Iterator[tuple]]:
@@ -122,28 +130,39 @@ def make_respond(res: Resources) -> Callable[..., Iterator[tuple]]:
             return
         if photo is not None:
             history.append({"role": "user", "content": gr.Image(photo, height=120)})
-        history.append({"role": "assistant", "content": "…"})
+        slot = _placeholder(session)
         yield _outputs(session, busy="Working on it…")
-        written = ""
-        for kind, payload in session.agent.stream(text or "", photo):
-            if kind == "token":
-                written += payload
-                history[-1] = {"role": "assistant", "content": written}
-                yield _outputs(session, busy="Writing the explanation…")
-            elif kind in ("retry", "replace"):
-                written = "" if kind == "retry" else payload
-            elif kind == "stopped":
-                history[-1] = {"role": "assistant",
-                               "content": f"{written.strip()} … (stopped)".strip()}
-                yield _outputs(session)
-            elif kind == "answer":
-                _answered(res, session, payload)
-                why = payload.cards[0] if payload.trace.intent == "explain" and payload.cards else None
-                listed = [] if why else payload.cards
-                if listed:
-                    session.cards = listed
-                yield _outputs(session, listed, why)
+        try:
+            yield from _stream(res, session, slot, text or "", photo)
+        except Exception as exc:     # a bug: said in the chat (and logged), never a stuck page
+            log.exception("chat turn failed")
+            history[slot] = {"role": "assistant", "content": f"Sorry, something went wrong "
+                                                             f"({type(exc).__name__}); please try again."}
+            yield _outputs(session)
     return respond
+
+
+def _stream(res: Resources, session: Session, slot: int, text: str, photo) -> Iterator[tuple]:
+    """The outputs of one turn as the agent's events arrive, the answer at message ``slot``."""
+    history, written = session.history, ""
+    for kind, payload in session.agent.stream(text, photo):
+        if kind == "token":
+            written += payload
+            history[slot] = {"role": "assistant", "content": written}
+            yield _outputs(session, busy="Writing the explanation…")
+        elif kind in ("retry", "replace"):
+            written = "" if kind == "retry" else payload
+        elif kind == "stopped":
+            history[slot] = {"role": "assistant",
+                             "content": f"{written.strip()} … (stopped)".strip()}
+            yield _outputs(session)
+        elif kind == "answer":
+            _answered(res, session, payload, slot)
+            why = payload.cards[0] if payload.trace.intent == "explain" and payload.cards else None
+            listed = [] if why else payload.cards
+            if listed:
+                session.cards = listed
+            yield _outputs(session, listed, why)
 
 
 def make_set_filters(res: Resources) -> Callable[..., tuple]:
@@ -153,8 +172,7 @@ def make_set_filters(res: Resources) -> Callable[..., tuple]:
                                             "colour": None if colour == ANY else colour,
                                             "article_type": None if article_type == ANY else article_type,
                                             "price_max": price_max or None})
-        session.history.append({"role": "assistant", "content": "…"})
-        _answered(res, session, answer)
+        _answered(res, session, answer, _placeholder(session))
         if answer.cards:
             session.cards = answer.cards
         return _outputs(session, answer.cards)
@@ -170,8 +188,8 @@ def make_drop_need(res: Resources) -> Callable[..., tuple]:
         dropped = [label for label in labels.values() if label not in (kept or [])]
         answer = session.agent.set_filters({k: v for k, v in filters.items()
                                             if labels[k] not in dropped})
-        session.history.append({"role": "assistant", "content": "…"})
-        _answered(res, session, answer, f"Without {', '.join(dropped)}. " if dropped else "")
+        _answered(res, session, answer, _placeholder(session),
+                  f"Without {', '.join(dropped)}. " if dropped else "")
         if answer.cards:
             session.cards = answer.cards
         return _outputs(session, answer.cards)
