@@ -74,6 +74,8 @@ def test_shopper_and_analyst_in_chromium(index_dir, tmp_path, browser, shots):
         page.wait_for_function("document.querySelectorAll('#products img').length == 6",
                                timeout=WAIT)
         assert page.locator("#products").inner_text().count("score") == 6    # card captions
+        assert "article type: Tshirts" in page.locator("#need").inner_text()   # the need chips
+        page.locator("#filters").get_by_text("Filters").click()
         assert page.get_by_label("Category").input_value() == "Tshirts"   # set by the chat
         page.screenshot(path=shots / "1-search.png")
 
@@ -178,6 +180,7 @@ def test_chat_habits_in_chromium(index_dir, tmp_path, browser, shots):
         assert "gender: Men" in page.locator("#need").inner_text()
         page.locator("#need .token", has_text="gender: Men").locator(".token-remove").click()
         bot_says(page, "Without gender: Men.")
+        page.locator("#filters").get_by_text("Filters").click()
         assert page.get_by_role("combobox", name="Gender", exact=True).input_value() == "Any"
         assert "gender: Men" not in page.locator("#need").inner_text()
 

@@ -269,7 +269,7 @@ def make_sample(res: Resources) -> Callable[..., tuple]:
 
 
 def make_rate(res: Resources) -> Callable[..., tuple]:
-    def rate(card_json, query, clarity, trust, flagged, comment, analyst, *shown):
+    def save_rating(card_json, query, clarity, trust, flagged, comment, analyst, *shown):
         if not card_json:
             return "Sample or pick a recommendation first.", gr.update()
         rating = Rating(query=query or "", product_id=card_json["id"],
@@ -279,7 +279,7 @@ def make_rate(res: Resources) -> Callable[..., tuple]:
                         analyst=analyst or "")
         rid = res.ratings.add(rating)
         return f"Saved rating #{rid}.", ratings_table(res, *shown)
-    return rate
+    return save_rating
 
 
 def ratings_table(res: Resources, source: str = ANY, rated: str = ANY, flagged: str = ANY) -> list[list]:
