@@ -6,9 +6,8 @@ from retrieval.index import ProductIndex
 
 from .calls import Answer
 from .state import Conversation
+from .tools import TOOLS
 
-LISTS = {"search", "filter", "similar_to", "refine", "complete_look", "recommend_for_user",
-         "show_cluster", "exclude"}
 STARTERS = 3
 
 
@@ -19,7 +18,7 @@ def suggestions(answer: Answer, state: Conversation, index: ProductIndex) -> lis
     intent = answer.trace.intent
     if intent == "explain" and answer.cards:
         return ["what goes with it?", "more like this"]
-    if intent in LISTS and answer.cards and state.shown:
+    if intent in TOOLS and TOOLS[intent].lists and answer.cards and state.shown:
         first = index.product(state.shown[0]) if state.shown[0] in index else None
         chips = ["why #1?", "more like #1"]
         colour = other_colour(index, first.article_type, first.colour) if first else None
