@@ -131,7 +131,6 @@ def make_respond(res: Resources) -> Callable[..., Iterator[tuple]]:
         if photo is not None:
             history.append({"role": "user", "content": gr.Image(photo, height=120)})
         slot = _placeholder(session)
-        yield _outputs(session, busy="Working on it…")
         try:
             yield from _stream(res, session, slot, text or "", photo)
         except Exception as exc:     # a bug: said in the chat (and logged), never a stuck page
