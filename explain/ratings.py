@@ -96,14 +96,7 @@ class RatingStore:
                 raise ValueError(f"{name} must be an integer from 1 to 5, not {value!r}")
         if not rating.product_id:
             raise ValueError("product_id is empty: pick a recommendation first")
-        row = asdict(rating)
-        row.pop("id")
-        row["created"] = rating.created or _now()
-        row["flagged"] = int(bool(rating.flagged))
-        with self.lock, self.db:
-            cur = self.db.execute(f"INSERT INTO ratings ({','.join(row)}) VALUES "
-                                  f"({','.join('?' * len(row))})", list(row.values()))
-        return int(cur.lastrowid)
+        return self._insert("ratings", rating, flagged=int(bool(rating.flagged)))
 
     def all(self, source: str | None = None, min_rating: int | None = None,
             flagged: bool | None = None) -> list[Rating]:
@@ -130,13 +123,16 @@ class RatingStore:
     def add_feedback(self, feedback: Feedback) -> int:
         if not feedback.session:
             raise ValueError("session is empty")
-        row = asdict(feedback)
+        return self._insert("feedback", feedback, liked=int(bool(feedback.liked)),
+                            trace=json.dumps(feedback.trace or {}, ensure_ascii=False, default=str))
+
+    def _insert(self, table: str, record: Rating | Feedback, **stored) -> int:
+        """Insert ``record``'s fields (``stored`` replaces some by their column values) with its
+        creation time; returns the new row's id."""
+        row = {**asdict(record), "created": record.created or _now(), **stored}
         row.pop("id")
-        row["created"] = feedback.created or _now()
-        row["liked"] = int(bool(feedback.liked))
-        row["trace"] = json.dumps(feedback.trace or {}, ensure_ascii=False, default=str)
         with self.lock, self.db:
-            cur = self.db.execute(f"INSERT INTO feedback ({','.join(row)}) VALUES "
+            cur = self.db.execute(f"INSERT INTO {table} ({','.join(row)}) VALUES "
                                   f"({','.join('?' * len(row))})", list(row.values()))
         return int(cur.lastrowid)
 

@@ -15,9 +15,12 @@ from explain.evidence import Query
 MAX_K = 24
 
 
-def _agent(res) -> ShoppingAgent:
+def _agent(res, k: int = 6) -> ShoppingAgent:
+    """A fresh conversation for one call, answering with ``k`` products (1 to ``MAX_K``)."""
+    if not 1 <= int(k) <= MAX_K:
+        raise gr.Error(f"k must be from 1 to {MAX_K}, not {k}")
     return ShoppingAgent(res.searcher, planner="parser", explanations="template",
-                         explainer=res.explainer)
+                         explainer=res.explainer, k=int(k))
 
 
 def _product(card: Card) -> dict:
@@ -39,12 +42,6 @@ def _known(res, product_id: str) -> str:
     return product_id
 
 
-def _k(k: int) -> int:
-    if not 1 <= int(k) <= MAX_K:
-        raise gr.Error(f"k must be from 1 to {MAX_K}, not {k}")
-    return int(k)
-
-
 def register(res) -> None:
     """Add the tools to the ``gr.Blocks`` being built (inside its ``with`` block)."""
 
@@ -63,8 +60,7 @@ def register(res) -> None:
         Returns:
             products, best first: id, title, score, price, image path and a short reason
         """
-        agent = _agent(res)
-        agent.k = _k(k)
+        agent = _agent(res, k)
         args = {"text": query, **{f: v for f, v in (("gender", gender), ("colour", colour),
                                                      ("article_type", article_type)) if v}}
         if price_max:
@@ -81,8 +77,7 @@ def register(res) -> None:
         Returns:
             products, most alike first, the product itself left out
         """
-        agent = _agent(res)
-        agent.k = _k(k)
+        agent = _agent(res, k)
         return _listed(agent.call("similar_to", {"product": _known(res, product_id)}))
 
     def refine(product_id: str, change: str, k: int = 6) -> list[dict]:
@@ -97,8 +92,7 @@ def register(res) -> None:
         Returns:
             products that keep the reference's look and have the change
         """
-        agent = _agent(res)
-        agent.k = _k(k)
+        agent = _agent(res, k)
         return _listed(agent.call("refine", {"product": _known(res, product_id), "modifier": change}))
 
     def complete_the_look(product_id: str, k: int = 4, category: str = "") -> list[dict]:
@@ -113,8 +107,7 @@ def register(res) -> None:
         Returns:
             products that complete the look, best first, each with why it goes with the product
         """
-        agent = _agent(res)
-        agent.k = _k(k)
+        agent = _agent(res, k)
         args = {"product": _known(res, product_id), **({"category": category} if category else {})}
         return _listed(agent.call("complete_look", args))
 

@@ -102,6 +102,15 @@ def _answered(res: Resources, session: Session, answer: Answer, slot: int, prefi
     session.traces[slot] = {"trace": answer.trace.to_json(), "source": explained}
 
 
+def _shown(res: Resources, session: Session, answer: Answer, prefix: str = "") -> tuple:
+    """The outputs of an answer made at once (not streamed): appended to the chat, its products
+    listed."""
+    _answered(res, session, answer, _placeholder(session), prefix)
+    if answer.cards:
+        session.cards = answer.cards
+    return _outputs(session, answer.cards)
+
+
 def _placeholder(session: Session) -> int:
     """Append the answer's place in the chat; returns its index (another turn of the same
     session may append after it while this one is worked on)."""
@@ -171,10 +180,7 @@ def make_set_filters(res: Resources) -> Callable[..., tuple]:
                                             "colour": None if colour == ANY else colour,
                                             "article_type": None if article_type == ANY else article_type,
                                             "price_max": price_max or None})
-        _answered(res, session, answer, _placeholder(session))
-        if answer.cards:
-            session.cards = answer.cards
-        return _outputs(session, answer.cards)
+        return _shown(res, session, answer)
     return set_filters
 
 
@@ -187,11 +193,7 @@ def make_drop_need(res: Resources) -> Callable[..., tuple]:
         dropped = [label for label in labels.values() if label not in (kept or [])]
         answer = session.agent.set_filters({k: v for k, v in filters.items()
                                             if labels[k] not in dropped})
-        _answered(res, session, answer, _placeholder(session),
-                  f"Without {', '.join(dropped)}. " if dropped else "")
-        if answer.cards:
-            session.cards = answer.cards
-        return _outputs(session, answer.cards)
+        return _shown(res, session, answer, f"Without {', '.join(dropped)}. " if dropped else "")
     return drop_need
 
 
