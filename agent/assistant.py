@@ -87,7 +87,7 @@ class ShoppingAgent:
         """A product's full evidence (heat-map, word weights) and written explanation, against
         the query of the listing it was shown in."""
         return self.cards.explained(product_id, self.state.query_for(product_id),
-                                    self.state.scores.get(product_id))
+                                    self.state.scores.get(product_id), self.state.shown)
 
     # -- one turn -------------------------------------------------------------------------------
     def check(self, call: ToolCall) -> dict:

@@ -4,7 +4,7 @@ written by the local LLM."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 
 from explain.evidence import Explainer, Query
@@ -13,6 +13,7 @@ from explain.writer import ExplanationWriter, Grounding, template_explanation
 from retrieval.complement import LookItem
 from retrieval.index import SearchResult
 from retrieval.ingest import open_rgb
+from retrieval.products import Product
 from retrieval.search import Searcher
 
 from .calls import Card
@@ -63,20 +64,25 @@ class CardMaker:
             self._sinks.pop(threading.get_ident(), None)
 
     def card(self, result: SearchResult, query: Query, look: LookItem | None = None,
-             source: str | None = None) -> Card:
+             source: str | None = None, others: Sequence[Product] = ()) -> Card:
         """A listed product with its evidence facts (similarities, shared attributes, cluster,
-        complement reason) and a template explanation; no heat-map or word weights."""
-        ev = self.explainer(query, look or result, source, attributions=False)
+        complement reason, how it differs from ``others``, the products listed with it) and a
+        template explanation; no heat-map or word weights."""
+        ev = self.explainer(query, look or result, source, attributions=False, others=others)
         p = result.product
         score = look.score if look else result.score
         return Card(p.id, p.title, p.image_path, None if score is None else float(score), p.price,
                     template_explanation(ev), "template", ev.to_json())
 
-    def explained(self, product_id: str, query: Query, score: float | None) -> Card:
-        """The full evidence of why ``product_id`` answers ``query`` (heat-map, word weights) and
-        an explanation written from it."""
-        p = self.searcher.index.product(product_id)
-        ev = self.explainer(query, SearchResult(p.id, score, p.title, p))
+    def explained(self, product_id: str, query: Query, score: float | None,
+                  shown: Sequence[str] = ()) -> Card:
+        """The full evidence of why ``product_id`` answers ``query`` (heat-map, word weights, how
+        it differs from the others ``shown`` with it, if it is among them) and an explanation
+        written from it."""
+        index = self.searcher.index
+        p = index.product(product_id)
+        others = [index.product(i) for i in shown] if product_id in shown else []
+        ev = self.explainer(query, SearchResult(p.id, score, p.title, p), others=others)
         png = ev.heatmap.overlay_png(open_rgb(p.image_path)[0]) if ev.heatmap is not None else None
         if self.explanations == "llm":
             sink = self._sinks.get(threading.get_ident())

@@ -77,7 +77,8 @@ def filter_properties() -> dict:
 # -- implementations ------------------------------------------------------------------------
 def _cards(ctx: ToolContext, results: list[SearchResult], query: Query,
            looks: list[LookItem] | None = None, source: str | None = None) -> list[Card]:
-    return [ctx.cards.card(r, query, look, source)
+    shown = [r.product for r in results]
+    return [ctx.cards.card(r, query, look, source, others=shown)
             for r, look in zip(results, looks or [None] * len(results))]
 
 
@@ -127,10 +128,10 @@ def run_search(ctx: ToolContext, args: dict) -> ToolResult:
         return searcher.text(text, ctx.k, filters, state.excluded)
 
     if photo:
-        query = Query("composed", text, image_path=state.photo) if text else \
-            Query("image", image_path=state.photo)
+        query = Query("composed", text, image_path=state.photo, filters=dict(state.filters)) \
+            if text else Query("image", image_path=state.photo, filters=dict(state.filters))
     else:
-        query = Query("text", text)
+        query = Query("text", text, filters=dict(state.filters))
     listing = Listing("search", args, query)
     what = f"\"{text}\"" if text else "your photo"
     results, dropped = run(state.search_filters()), []
@@ -200,11 +201,11 @@ def refine(ctx: ToolContext, args: dict) -> ToolResult:
     pid, modifier = args["product"], args["modifier"].strip()
     state = ctx.state
     if pid == PHOTO:
-        reference, query, title = {"image": state.photo}, Query("composed", modifier,
-                                                                image_path=state.photo), "your photo"
+        reference, query, title = {"image": state.photo}, Query(
+            "composed", modifier, image_path=state.photo, filters=dict(state.filters)), "your photo"
     else:
-        reference, query, title = {"item": pid}, Query("composed", modifier, product_id=pid), \
-            _title(ctx, pid)
+        reference, query, title = {"item": pid}, Query(
+            "composed", modifier, product_id=pid, filters=dict(state.filters)), _title(ctx, pid)
         state.look_at(pid)
     composed = ctx.searcher.composed(modifier, k=ctx.k, filters=state.search_filters(),
                                      exclude=state.excluded, **reference)
@@ -277,7 +278,8 @@ def recommend_for_user(ctx: ToolContext, args: dict) -> ToolResult:
 def explain(ctx: ToolContext, args: dict) -> ToolResult:
     pid = args["product"]
     ctx.state.look_at(pid)
-    card = ctx.cards.explained(pid, ctx.state.query_for(pid), ctx.state.scores.get(pid))
+    card = ctx.cards.explained(pid, ctx.state.query_for(pid), ctx.state.scores.get(pid),
+                               ctx.state.shown)
     return ToolResult(card.explanation, [card])
 
 

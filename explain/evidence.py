@@ -10,6 +10,7 @@ import copy
 import functools
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -20,16 +21,20 @@ from retrieval.index import SearchResult
 from retrieval.ingest import open_rgb
 from retrieval.products import Product
 from retrieval.search import Searcher
-from retrieval.vocabulary import normalise
+from retrieval.vocabulary import Vocabulary, in_words, normalise
 
-from .gradcam import HeatMap, OcclusionMap, SimilarityCAM
+from .gradcam import HeatMap, IntegratedGradientsMap, OcclusionMap, SimilarityCAM
 from .instructions import is_instruction, without_instructions
 from .tokens import DEFAULT_STEPS, TextAttributor, TokenAttribution
 
 QUERY_CACHE = 32
+HEATMAPS = {"ig": IntegratedGradientsMap, "gradcam": SimilarityCAM, "occlusion": OcclusionMap}
 # A word holding code characters, or shaped like a link, is never quoted as evidence.
 CODE_CHARS = re.compile(r"[{}\[\]()<>\"=|\\`$@]|://|\w\.\w")
 FIELDS = ("gender", "article_type", "colour", "usage", "season", "brand")
+# Fields and free attributes in which a product can stand out from the others on screen.
+CONTRAST_FIELDS = ("colour", "article_type", "brand", "usage")
+CONTRAST_ATTRIBUTES = ("fabric", "material", "pattern", "fit", "sleeve length", "neck")
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Query:
     text: str | None = None              # the query text or the modifier
     product_id: str | None = None        # the reference / anchor product
     image_path: str | None = None
+    filters: dict = field(default_factory=dict)     # the turn's active filters (field -> value)
 
 
 @dataclass
@@ -55,11 +61,22 @@ class Evidence:
     query_words: TokenAttribution | None = None
     costs: dict[str, float] = field(default_factory=dict)    # seconds, and the IG steps
     popularity: float | None = None       # a most-bought pick: its popularity in [0, 1]
+    asked: dict[str, str] = field(default_factory=dict)     # what the turn asked for, by field
+    region: str | None = None             # where on the photo the heat-map's weight lies
+    contrasts: list[str] = field(default_factory=list)      # how it differs from the others shown
 
     def facts(self) -> list[str]:
         """The claims an explanation may make, one short line each (what the LLM is given)."""
-        lines = [f"{k.replace('_', ' ')} of both: {v}" for k, v in self.shared.items()]
+        lines = []
+        if self.asked:
+            verb = "asked to change" if self.query.kind == "composed" else "asked for"
+            lines.append(f"the shopper {verb}: " + ", ".join(
+                f"{k.replace('_', ' ')} {v}" for k, v in self.asked.items()))
+        lines += [f"{k.replace('_', ' ')} of both: {v}" for k, v in self.shared.items()]
         lines += [f"satisfies: {c}" for c in self.constraints]
+        lines += [f"unlike the others shown: {c}" for c in self.contrasts]
+        if self.region:
+            lines.append(f"part of the photo that matched most: {self.region}")
         if self.popularity is not None:
             lines.append(f"among the most bought products (popularity {self.popularity:.2f} of 1)")
         if self.cluster:
@@ -103,7 +120,8 @@ class Evidence:
         out = {"query": asdict(self.query), "product": self.product, "score": self.score,
                "similarity": self.similarity, "shared": self.shared,
                "constraints": self.constraints, "complement": self.complement,
-               "cluster": self.cluster, "popularity": self.popularity,
+               "cluster": self.cluster, "popularity": self.popularity, "asked": self.asked,
+               "region": self.region, "contrasts": self.contrasts,
                "product_words": self.product_words.to_json() if self.product_words else None,
                "query_words": self.query_words.to_json() if self.query_words else None,
                "costs": self.costs}
@@ -161,6 +179,51 @@ def shared_attributes(product: Product, reference: Product | None = None,
     return shared
 
 
+def contrasts(product: Product, others: Sequence[Product]) -> list[str]:
+    """How ``product`` stands out from the other products shown with it (at least two): a field
+    or material value none of them has, the lowest price."""
+    others = [o for o in others if o.id != product.id]
+    if len(others) < 2:
+        return []
+    n = len(others) + 1
+    out = [f"the only one of the {n} shown with {f.replace('_', ' ')} {getattr(product, f)}"
+           for f in CONTRAST_FIELDS
+           if getattr(product, f) and all(getattr(o, f) != getattr(product, f) for o in others)]
+    mine = {k.lower(): v for k, v in product.attributes.items() if k.lower() in CONTRAST_ATTRIBUTES}
+    for name, value in mine.items():
+        theirs = [{k.lower(): v for k, v in o.attributes.items()}.get(name) for o in others]
+        if value and all(str(t or "").lower() != str(value).lower() for t in theirs):
+            out.append(f"the only one of the {n} shown with {name} {value}")
+    prices = [o.price for o in others if o.price is not None]
+    if product.price is not None and len(prices) >= 2 and product.price < min(prices):
+        out.append(f"the lowest price of the {n} shown ({product.price:g}; the next is {min(prices):g})")
+    return out
+
+
+def asked_for(query: Query, vocabulary: Vocabulary) -> dict[str, str]:
+    """What the turn asked for, by field: the catalogue values and price its text names (parsed
+    as the search parsed them) and the active filters, in words."""
+    asked = {}
+    if query.text and query.kind in ("text", "composed"):
+        modifier = vocabulary.parse(query.text)
+        asked = {f: in_words(v) for f, v in modifier.values.items()}
+        if modifier.price == "range":
+            asked["price"] = " to ".join(f"{v:g}" if v is not None else "any"
+                                         for v in (modifier.price_min, modifier.price_max))
+        elif modifier.price:
+            asked["price"] = modifier.price
+    for name, value in query.filters.items():
+        key = {"price_min": "price", "price_max": "price"}.get(name, name)
+        words = f"{value:g}" if isinstance(value, (int, float)) else in_words(
+            value if isinstance(value, str) else tuple(value))
+        if name == "price_max":
+            words = f"up to {words}"
+        elif name == "price_min":
+            words = f"from {words}"
+        asked.setdefault(key, words)
+    return asked
+
+
 def complement_reason(look: LookItem, anchor: Product, source: str) -> dict:
     p = look.result.product
     kinds = f"{p.article_type or 'this'} with {anchor.article_type or 'the anchor'}"
@@ -180,19 +243,20 @@ def complement_reason(look: LookItem, anchor: Product, source: str) -> dict:
 class Explainer:
     """Builds ``Evidence`` for matches of one searcher; the heat-map and attribution models are
     set up once. ``steps`` (integrated-gradients steps) bounds the cost of token attributions;
-    ``heatmap`` is ``gradcam`` (LayerCAM, ~40 ms) or ``occlusion`` (captum, ~1 s, measured more
-    faithful in the ``faithfulness`` benchmark).
+    ``heatmap`` is one of ``HEATMAPS``: ``ig`` (integrated gradients along the white-fill and
+    blur removals, ~0.2 s, the most faithful in the ``faithfulness`` benchmark at interactive
+    cost), ``gradcam`` (LayerCAM, ~40 ms) or ``occlusion`` (captum, ~1.4 s).
 
     Thread-safe: the heat-map and word attributions hook into the towers' layers, so they run on
     a copy of the encoder (searches on the searcher's own encoder never pass through a hook), one
     match at a time."""
 
-    def __init__(self, searcher: Searcher, steps: int = DEFAULT_STEPS, heatmap: str = "gradcam"):
+    def __init__(self, searcher: Searcher, steps: int = DEFAULT_STEPS, heatmap: str = "ig"):
         self.searcher = searcher
-        if heatmap not in ("gradcam", "occlusion"):
-            raise ValueError(f"heatmap must be 'gradcam' or 'occlusion', not {heatmap!r}")
+        if heatmap not in HEATMAPS:
+            raise ValueError(f"heatmap must be one of {', '.join(HEATMAPS)}, not {heatmap!r}")
         encoder = copy.deepcopy(searcher.encoder)
-        self.cam = SimilarityCAM(encoder) if heatmap == "gradcam" else OcclusionMap(encoder)
+        self.cam = HEATMAPS[heatmap](encoder)
         self.words = TextAttributor(encoder, steps)
         self.lock = threading.Lock()
         self._vectors: dict[tuple, np.ndarray] = {}      # recent query vectors (insertion order)
@@ -238,16 +302,20 @@ class Explainer:
         return ref
 
     def __call__(self, query: Query, result: SearchResult | LookItem,
-                 source: str | None = None, attributions: bool = True) -> Evidence:
+                 source: str | None = None, attributions: bool = True,
+                 others: Sequence[Product] = ()) -> Evidence:
         """The evidence for one match; ``attributions=False`` leaves out the heat-map and word
-        weights (the costly parts) and keeps the facts."""
+        weights (the costly parts) and keeps the facts. ``others``: the products shown with it
+        (what it stands out from)."""
         look = result if isinstance(result, LookItem) else None
         result = look.result if look else result
         index, product = self.searcher.index, result.product
         if query.kind == "popular":            # ranked by purchases alone: nothing to attribute
             label, name = self.searcher.cluster_of(product.id)
             return Evidence(query, product_fields(product, self.longest_name), result.score, {}, {},
-                            cluster={"label": label, "name": name}, popularity=result.score)
+                            cluster={"label": label, "name": name}, popularity=result.score,
+                            asked=asked_for(query, self.searcher.vocabulary),
+                            contrasts=contrasts(product, others))
         q = self.query_vector(query)
         image, text, has_image, has_text = index.embedding(product.id)
         similarity = {}
@@ -256,12 +324,14 @@ class Explainer:
         if has_text:
             similarity["text"] = float(text @ q)
         costs: dict[str, float] = {}
-        heatmap = product_words = query_words = None
+        heatmap = product_words = query_words = region = None
         if attributions:
             with self.lock:
                 if has_image and product.image_path:
-                    heatmap = self.cam(open_rgb(product.image_path)[0], q)
+                    photo = open_rgb(product.image_path)[0]
+                    heatmap = self.cam(photo, q)
                     costs["heatmap_s"] = heatmap.seconds
+                    region = heatmap.region(photo)
                 if has_text:
                     product_words = self.words(product.text, q)
                     costs["product_words_s"] = product_words.seconds
@@ -286,4 +356,6 @@ class Explainer:
         score = look.score if look else result.score
         return Evidence(query, product_fields(product, self.longest_name), None if score is None else float(score),
                         similarity, shared_attributes(product, reference, mentioned), constraints,
-                        complement, cluster, heatmap, product_words, query_words, costs)
+                        complement, cluster, heatmap, product_words, query_words, costs,
+                        asked=asked_for(query, self.searcher.vocabulary), region=region,
+                        contrasts=contrasts(product, others))

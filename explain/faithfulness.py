@@ -15,15 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from PIL import Image, ImageFilter
 
 from retrieval.encoders import ClipEncoder
 
+from .gradcam import SimilarityTarget, foreground, to_frame
 from .tokens import TokenAttribution
 
 FRACTIONS = (0.05, 0.1, 0.2, 0.4)
 WORD_COUNTS = (1, 3, 5)
 SEEDS = (0, 1, 2)
+ROAD_PERCENTILES = (20, 40, 60, 80)
 WHITE = (255, 255, 255)
 
 
@@ -59,14 +62,6 @@ def _masked(photo: Image.Image, mask: np.ndarray, mode: str) -> Image.Image:
         replacement = np.broadcast_to(np.array(WHITE, np.uint8), rgb.shape)
     rgb[mask] = replacement[mask]
     return Image.fromarray(rgb)
-
-
-def foreground(photo: Image.Image, threshold: int = 240) -> np.ndarray:
-    """Pixels that are not the white studio background (random deletions draw from these, so
-    they remove as much of the product as the evidence does)."""
-    rgb = np.asarray(photo, dtype=np.uint8)
-    fg = (rgb < threshold).any(-1)
-    return fg if fg.any() else np.ones(fg.shape, bool)
 
 
 def cells(shape: tuple[int, int], size: int) -> np.ndarray:
@@ -128,6 +123,23 @@ def image_deletions(encoder: ClipEncoder, photo: Image.Image, cam: np.ndarray,
         out.append(Deletion(frac, float(sims[0]), float(removed), float(rand), float(kept)))
         i += 2 + n_seeds
     return out
+
+
+def road(encoder: ClipEncoder, photo: Image.Image, cam: np.ndarray, query_vector: np.ndarray,
+         percentiles: Sequence[int] = ROAD_PERCENTILES, seed: int = 0) -> float:
+    """ROAD (pytorch-grad-cam's ``ROADCombined``, Rong et al. 2022): removed pixels are imputed
+    from their neighbours (noisy linear imputation) instead of painted, so the removal itself
+    leaks no shape. The score is half the similarity kept when the least relevant pixels are
+    imputed minus that kept when the most relevant are, averaged over ``percentiles``: higher
+    means the map ranks pixels the way the model uses them."""
+    from pytorch_grad_cam.metrics.road import ROADCombined
+
+    photo = photo.convert("RGB")
+    pixels = encoder.preprocess(photo).unsqueeze(0)
+    frame = to_frame(encoder, cam, photo)[None]
+    torch.manual_seed(seed)                       # the imputation adds noise
+    return float(ROADCombined(list(percentiles))(pixels, frame, [SimilarityTarget(query_vector)],
+                                                 encoder.model.visual.eval())[0])
 
 
 def remove_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageFilter
 from pytorch_grad_cam import AblationCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
@@ -41,20 +41,57 @@ class HeatMap:
     similarity: float            # cosine of the photo's vector with the query vector
     seconds: float
     grid: int                    # the explained layer's resolution (cells across the frame)
+    zero: float = 0.0            # the value of "no effect" (signed maps keep negatives below it)
 
     @property
     def empty(self) -> bool:
         """No region raised the similarity (every weighted activation was negative)."""
-        return bool(self.cam.max() <= 0)
+        return bool(self.cam.max() <= self.zero)
+
+    @property
+    def shown(self) -> np.ndarray:
+        """What the overlay paints: the part of the map above "no effect", in [0, 1]."""
+        return np.clip((self.cam - self.zero) / max(1.0 - self.zero, 1e-12), 0.0, 1.0)
+
+    def region(self, photo: Image.Image, top: float = 0.2) -> str | None:
+        """Where on the product the map's weight lies, in words ("the top left", "the centre",
+        "all over the product"): the ninth of the product's bounding box (the photo's
+        non-background pixels) holding most of its ``top`` share of highest-weighted pixels."""
+        fg = foreground(photo.resize(self.cam.shape[::-1]))
+        rows, cols = np.nonzero(fg)
+        if self.empty or len(rows) < 9:
+            return None
+        weights = self.cam[fg]
+        cut = np.quantile(weights, 1 - top)
+        hot = weights > cut if cut <= weights.min() else weights >= cut     # ties at the floor: out
+        if not hot.any():
+            return None
+        r = np.minimum(3 * (rows[hot] - rows.min()) // (rows.max() - rows.min() + 1), 2)
+        c = np.minimum(3 * (cols[hot] - cols.min()) // (cols.max() - cols.min() + 1), 2)
+        share = np.bincount(3 * r + c, minlength=9) / hot.sum()
+        if share.max() < 0.3:
+            return "all over the product"
+        return PLACES[int(share.argmax())]
 
     def overlay(self, photo: Image.Image, weight: float = 0.5) -> Image.Image:
         rgb = np.asarray(photo.convert("RGB").resize(self.cam.shape[::-1]), dtype=np.float32) / 255
-        return Image.fromarray(show_cam_on_image(rgb, self.cam, use_rgb=True, image_weight=weight))
+        return Image.fromarray(show_cam_on_image(rgb, self.shown, use_rgb=True, image_weight=weight))
 
     def overlay_png(self, photo: Image.Image) -> bytes:
         buf = io.BytesIO()
         self.overlay(photo).save(buf, format="PNG")
         return buf.getvalue()
+
+
+# A ninth of the product's bounding box in words (rows top to bottom, columns left to right).
+PLACES = ("the top left", "the top", "the top right", "the left side", "the centre", "the right side",
+          "the bottom left", "the bottom", "the bottom right")
+
+
+def foreground(photo: Image.Image, threshold: int = 240) -> np.ndarray:
+    """Pixels that are not the white studio background (all of them when the photo has none)."""
+    fg = (np.asarray(photo.convert("RGB"), dtype=np.uint8) < threshold).any(-1)
+    return fg if fg.any() else np.ones(fg.shape, bool)
 
 
 def content_box(encoder: ClipEncoder, size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -77,6 +114,17 @@ def to_photo(encoder: ClipEncoder, frame: np.ndarray, photo: Image.Image) -> np.
     crop = np.ascontiguousarray(frame[top:bottom, left:right], dtype=np.float32)
     cam = np.asarray(Image.fromarray(crop, mode="F").resize(photo.size, Image.BILINEAR))
     return np.clip(cam, 0.0, 1.0)
+
+
+def to_frame(encoder: ClipEncoder, cam: np.ndarray, photo: Image.Image) -> np.ndarray:
+    """A map at the photo's size placed back where the photo lands in the preprocessed frame
+    (zero over the padding): what frame-level metrics such as ROAD take."""
+    top, left, bottom, right = content_box(encoder, photo.size)
+    side = encoder.preprocess(photo).shape[-1]
+    frame = np.zeros((side, side), np.float32)
+    frame[top:bottom, left:right] = np.asarray(Image.fromarray(np.asarray(cam, np.float32), mode="F")
+                                               .resize((right - left, bottom - top), Image.BILINEAR))
+    return frame
 
 
 class OcclusionMap:
@@ -113,6 +161,48 @@ class OcclusionMap:
         grid = pixels.shape[-1] // self.stride
         return HeatMap(to_photo(self.encoder, frame, photo), similarity,
                        time.perf_counter() - start, grid)
+
+
+class IntegratedGradientsMap:
+    """Integrated gradients of the similarity over the photo's pixels (captum), along the two
+    ways the deletion test takes a region away: from the photo painted white (the catalogue's
+    background) to the photo, and from the photo blurred to the photo; ``steps`` points per path,
+    all in one batch. Each path's attributions are scaled to the same total before they are
+    added, so neither kind of removal dominates. The map keeps every pixel's rank (min-max
+    scaled, negative weights lowest): the deletion test removes regions in that order."""
+
+    def __init__(self, encoder: ClipEncoder, steps: int = 8, blur_radius: float = 6.0):
+        from captum.attr import IntegratedGradients
+
+        self.encoder = encoder
+        self.model = encoder.model.visual.eval()     # pixels -> shared-space vector
+        self.steps, self.blur_radius = steps, blur_radius
+        self.paths = IntegratedGradients(self._similarity)
+        self.target: torch.Tensor | None = None
+        self.white = encoder.preprocess(Image.new("RGB", (8, 8), (255, 255, 255))).amax()
+
+    def _similarity(self, pixels: torch.Tensor) -> torch.Tensor:
+        return (F.normalize(self.model(pixels), dim=-1) * self.target).sum(-1)
+
+    def __call__(self, photo: Image.Image, query_vector: np.ndarray) -> HeatMap:
+        start = time.perf_counter()
+        photo = photo.convert("RGB")
+        pixels = self.encoder.preprocess(photo).unsqueeze(0)
+        self.target = SimilarityTarget(query_vector).vector
+        blurred = self.encoder.preprocess(photo.filter(ImageFilter.GaussianBlur(self.blur_radius)))
+        total = torch.zeros(pixels.shape[-2:])
+        for baseline in (torch.full_like(pixels, float(self.white)), blurred.unsqueeze(0)):
+            attr = self.paths.attribute(pixels, baselines=baseline, n_steps=self.steps,
+                                        internal_batch_size=self.steps)[0].sum(0).detach()
+            total += attr / attr.abs().sum().clamp_min(1e-12)
+        with torch.no_grad():
+            similarity = float(self._similarity(pixels)[0])
+        top, left, bottom, right = content_box(self.encoder, photo.size)
+        frame = total.numpy()
+        low, high = frame[top:bottom, left:right].min(), frame[top:bottom, left:right].max()
+        scale = max(float(high - low), 1e-12)
+        return HeatMap(to_photo(self.encoder, (frame - low) / scale, photo), similarity,
+                       time.perf_counter() - start, pixels.shape[-1] // 4, zero=float(-low / scale))
 
 
 class SimilarityCAM:

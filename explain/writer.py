@@ -7,6 +7,10 @@ so it cannot close the quote. The grounding check then finds every catalogue ter
 and rejects the text if one of them is not in what the model was given. A rejected explanation is
 regenerated once; if that fails too, a template-built explanation replaces it, and the reason is
 recorded.
+
+What the text says the shopper asked for is checked against the turn's parsed request the same
+way (``untruthful``: "the colour you asked for" when no colour was asked is rejected), and so is
+a part of the photo it names against the heat-map's region.
 """
 from __future__ import annotations
 
@@ -74,28 +78,100 @@ class Grounding:
                         if (_number(c) not in numbers if NUMBER.fullmatch(c) else f" {c} " not in norm)]
 
 
+# A clause that says what the shopper asked for ("the colour you asked for", "as requested").
+REQUEST_CUE = re.compile(
+    r"\byou(?:'ve| have)?\s+(?:\w+\s+)?(?:asked|wanted|want|requested|searched|were looking|are looking|"
+    r"specified|chose|picked|mentioned|needed|need|prefer(?:red)?)\b|\byour (?:request|search|query|"
+    r"choice|criteria|wish|preference)|\b(?:as|was|were|been) (?:requested|asked)\b", re.IGNORECASE)
+# Words that name a kind of request, and the fields of the parsed request each one stands for.
+REQUEST_FIELDS = {"colour": ("colour",), "color": ("colour",), "shade": ("colour",),
+                  "kind": ("article_type", "category"), "type": ("article_type", "category"),
+                  "category": ("article_type", "category"), "material": ("fabric",),
+                  "fabric": ("fabric",), "brand": ("brand",), "price": ("price",),
+                  "budget": ("price",), "pattern": ("pattern",), "print": ("pattern",),
+                  "fit": ("fit",), "sleeve": ("sleeve",), "sleeves": ("sleeve",), "neck": ("neck",),
+                  "neckline": ("neck",), "collar": ("neck",), "occasion": ("usage",),
+                  "usage": ("usage",), "season": ("season",), "gender": ("gender",)}
+FIELD_WORD = re.compile(r"\b(" + "|".join(REQUEST_FIELDS) + r")\b", re.IGNORECASE)
+CLAUSE = re.compile(r"[^,;:.!?()]+")
+# Where on a photo: position words, and what the heat-map's region phrase must hold for each.
+PHOTO = re.compile(r"\b(?:photo|picture|image|pictured)s?\b", re.IGNORECASE)
+POSITIONS = {"top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom", "left": "left",
+             "right": "right", "centre": "centre", "center": "centre", "middle": "centre"}
+POSITION = re.compile(r"\b(" + "|".join(POSITIONS) + r")\b", re.IGNORECASE)
+
+
+def untruthful(text: str, evidence: Evidence, grounding: Grounding) -> list[str]:
+    """What ``text`` says the shopper asked for that the turn's parsed request does not hold
+    (a field it did not ask about, a value it did not name), and photo positions the heat-map's
+    region does not support, e.g. ``["asked for: colour", "photo: left"]``."""
+    asked = evidence.asked
+    said = f" {folded(' '.join([evidence.query.text or '', *asked.values()]))} "
+    out = []
+    for clause in CLAUSE.findall(text):
+        if not REQUEST_CUE.search(clause):
+            continue
+        for word in FIELD_WORD.findall(clause):
+            if not any(f in asked for f in REQUEST_FIELDS[word.lower()]):
+                out.append(f"asked for: {word.lower()}")
+        out += [f"asked for: {c}" for c in grounding.claims(REQUEST_CUE.sub(" ", clause))
+                if not NUMBER.fullmatch(c) and f" {c} " not in said]
+    region = evidence.region or ""
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        if PHOTO.search(sentence):
+            out += [f"photo: {w.lower()}" for w in POSITION.findall(sentence)
+                    if POSITIONS[w.lower()] not in region]
+    return list(dict.fromkeys(out))
+
+
 def _number(text: str) -> float:
     """"1,299" -> 1299.0, "0.60" -> 0.6 (a comma before exactly three digits groups thousands)."""
     text = re.sub(r",(?=\d{3}\b)", "", text).replace(",", ".")
     return round(float(text), 6)
 
 
+EXAMPLES = ("explain_example1", "explain_example2", "explain_example3")
+
+
+def lead(evidence: Evidence) -> str:
+    """What the explanation begins with: the evidence that sets this match apart most (what only
+    it has among the products shown, the change asked for, why it goes with the anchor, the photo
+    when the photo matched more than the words, else the words)."""
+    if evidence.contrasts:
+        return "what sets it apart from the others shown"
+    if evidence.constraints:
+        return "the change the shopper asked for"
+    if evidence.complement:
+        return "why it goes with the product viewed"
+    if evidence.popularity is not None:
+        return "how often it is bought"
+    sims = evidence.similarity
+    if evidence.region and sims.get("image", 0) >= sims.get("text", 0):
+        return "what the photo showed"
+    if evidence.matched_product_words():
+        return "the words that matched"
+    return "what it shares with the request"
+
+
 def prompt_parts(evidence: Evidence) -> dict[str, str]:
-    """The query, product title and evidence lines as the prompt quotes them: instruction-like
-    sentences and pasted code are left out of the shopper's and the catalogue's text."""
+    """The query, product title, evidence lines and lead as the prompt quotes them:
+    instruction-like sentences and pasted code are left out of the shopper's and the catalogue's
+    text."""
     query = without_instructions(evidence.query.text or "") or (
         "the most bought products" if evidence.query.kind == "popular" else
         f"products like {evidence.query.product_id}" if evidence.query.product_id else "a photo")
     return {"query": quoted(query), "product": quoted(product_name(evidence)),
             "evidence": "\n".join(f"- {quoted(line)}" for line in map(without_instructions,
-                                                                            evidence.facts()) if line)}
+                                                                            evidence.facts()) if line),
+            "lead": lead(evidence)}
 
 
 def messages(evidence: Evidence) -> list[dict]:
-    """System rules, one worked example, then this match."""
-    return [{"role": "system", "content": load("explain_system").substitute()},
-            {"role": "user", "content": load("explain_example_user").substitute()},
-            {"role": "assistant", "content": load("explain_example_assistant").substitute()},
+    """System rules, worked examples of several shapes, then this match. Everything before the
+    match is the same for every call, so llama.cpp reuses its evaluated prefix."""
+    examples = [{"role": role, "content": load(f"{name}_{role}").substitute()}
+                for name in EXAMPLES for role in ("user", "assistant")]
+    return [{"role": "system", "content": load("explain_system").substitute()}, *examples,
             {"role": "user", "content": load("explain_user").substitute(prompt_parts(evidence))}]
 
 
@@ -127,6 +203,7 @@ def template_explanation(evidence: Evidence) -> str:
     """An explanation built from the evidence alone (always grounded)."""
     title = product_name(evidence)
     parts = ["it is among the most bought products"] if evidence.popularity is not None else []
+    parts += [f"it is {c}" for c in evidence.contrasts]
     if evidence.shared:
         parts.append("it has the same " + ", ".join(
             f"{k.replace('_', ' ')} ({v})" for k, v in evidence.shared.items()))
@@ -137,6 +214,9 @@ def template_explanation(evidence: Evidence) -> str:
     words = evidence.matched_product_words(3)
     if words:
         parts.append("the words that matched most were " + ", ".join(words))
+    if evidence.region:
+        parts.append("its whole photo matched" if evidence.region == "all over the product" else
+                     f"its photo matched most at {evidence.region}")
     if not parts:
         best = max(evidence.similarity.items(), key=lambda kv: kv[1], default=None)
         parts.append(f"its {best[0]} is the closest match ({best[1]:.2f})" if best else
@@ -183,7 +263,8 @@ class ExplanationWriter:
                 pieces.append(piece)
                 yield "token", piece
             text = tidy("".join(pieces))
-            bad = self.grounding.unsupported(text, given) if text else ["(empty)"]
+            bad = (self.grounding.unsupported(text, given) + untruthful(text, evidence, self.grounding)
+                   if text else ["(empty)"])
             if not bad:
                 result.text = text
                 break
@@ -191,7 +272,7 @@ class ExplanationWriter:
             yield "retry", bad
         else:
             result.text, result.source = template_explanation(evidence), "template"
-            result.reason = "unsupported claims: " + "; ".join(", ".join(b) for b in result.rejected)
+            result.reason = "unsupported or untruthful: " + "; ".join(", ".join(b) for b in result.rejected)
             yield "replace", result.text
         result.total_s = time.perf_counter() - start
         yield "done", result

@@ -109,6 +109,61 @@ def test_evidence_record_for_a_text_query(searcher):
     assert f"catalogue group: {data['cluster']['name']}" in ev.facts()
 
 
+def test_default_heatmap_marks_what_removal_hurts_under_both_fills_and_road(searcher):
+    """The default map (integrated gradients along the white and the blur removal): removing its
+    top fifth lowers the similarity more than removing the top of the reversed map, whether the
+    regions are painted white, blurred, or imputed from their neighbours (ROAD)."""
+    from explain.faithfulness import road
+    from explain.gradcam import IntegratedGradientsMap
+
+    product = first_with_photo(searcher, "Tshirts")
+    photo = open_rgb(product.image_path)[0]
+    q = searcher.encoder.encode_texts([product.title])[0]
+    heat = IntegratedGradientsMap(searcher.encoder)(photo, q)
+    assert heat.cam.shape == (photo.height, photo.width)
+    assert 0 <= heat.cam.min() < heat.zero < heat.cam.max() <= 1 and not heat.empty
+    for mode in ("fill", "blur"):
+        first, = image_deletions(searcher.encoder, photo, heat.cam, q, fractions=(0.2,), mode=mode)
+        reverse, = image_deletions(searcher.encoder, photo, 1 - heat.cam, q, fractions=(0.2,), mode=mode)
+        assert first.comprehensiveness > reverse.comprehensiveness, mode
+    assert road(searcher.encoder, photo, heat.cam, q) > road(searcher.encoder, photo, 1 - heat.cam, q)
+
+
+def test_heatmap_region_in_words(searcher):
+    from explain.gradcam import HeatMap
+
+    photo = open_rgb(first_with_photo(searcher, "Tshirts").image_path)[0]
+    h, w = photo.height, photo.width
+    rows, cols = np.nonzero((np.asarray(photo) < 240).any(-1))
+    tall, wide = (rows.max() - rows.min()) // 4, (cols.max() - cols.min()) // 4
+    top_left, bottom_right = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    top_left[rows.min():rows.min() + tall, cols.min():cols.min() + wide] = 1.0
+    bottom_right[rows.max() - tall:rows.max() + 1, cols.max() - wide:cols.max() + 1] = 1.0
+    assert HeatMap(top_left, 0.5, 0.0, 32).region(photo) == "the top left"
+    assert HeatMap(bottom_right, 0.5, 0.0, 32).region(photo) == "the bottom right"
+    spread = np.random.default_rng(0).random((h, w)).astype(np.float32)
+    assert HeatMap(spread, 0.5, 0.0, 32).region(photo) == "all over the product"
+    assert HeatMap(np.zeros((h, w), np.float32), 0.5, 0.0, 32).region(photo) is None
+
+
+def test_a_product_stands_out_from_the_others_shown(searcher):
+    from dataclasses import replace
+
+    from explain.evidence import contrasts
+
+    shirts = [searcher.index.product(i) for i in searcher.index.all_ids()
+              if searcher.index.product(i).article_type == "Tshirts"][:4]
+    base = [replace(p, colour="Black", brand="Puma", usage="Casual", price=999.0, attributes={})
+            for p in shirts]
+    odd = replace(base[0], colour="Red", attributes={"Fabric": "Linen"}, price=499.0)
+    said = contrasts(odd, [odd, *base[1:]])
+    assert said == ["the only one of the 4 shown with colour Red",
+                    "the only one of the 4 shown with fabric Linen",
+                    "the lowest price of the 4 shown (499; the next is 999)"]
+    assert contrasts(base[1], [odd, *base[1:]]) == []
+    assert contrasts(odd, [odd, base[1]]) == []                 # one other: nothing to stand out from
+
+
 def test_occlusion_heatmap_marks_what_removal_hurts(searcher):
     from explain.gradcam import OcclusionMap
 

@@ -11,7 +11,7 @@ import pytest
 
 from explain.evidence import Evidence, Explainer, Query
 from explain.llm import QWEN_05B, assemble, get_llm
-from explain.writer import ExplanationWriter, Grounding, messages, support, template_explanation
+from explain.writer import ExplanationWriter, Grounding, messages, support, template_explanation, untruthful
 from retrieval.build import build_index
 from retrieval.search import Searcher
 
@@ -139,3 +139,43 @@ def test_instructions_in_the_shoppers_text_are_not_followed(searcher, grounding)
 def test_links_are_never_grounded(grounding):
     ev = evidence()
     assert "scam-shop.com" in grounding.unsupported("A navy shirt, see scam-shop.com.", support(ev))
+
+
+def test_what_the_shopper_asked_is_checked_against_the_parsed_request(grounding, searcher):
+    """ "The colour you asked for" after "like this but in linen" is untrue; so is a part of the
+    photo the heat-map does not point at."""
+    linen = Evidence(Query("composed", text="like this but in linen", product_id="2"),
+                     {"id": "1", "title": "Fabindia Men Beige Linen Shirt"}, 0.8, {"image": 0.6},
+                     {"article_type": "Shirts"}, ["fabric: Linen"], asked={"fabric": "Linen"},
+                     region="the centre")
+    assert untruthful("These are shirts, the colour and kind you asked for.", linen, grounding) == [
+        "asked for: colour", "asked for: kind"]
+    assert untruthful("It is in linen, the change you asked for.", linen, grounding) == []
+    assert untruthful("It is beige as you wanted.", linen, grounding) == ["asked for: beige"]
+    assert untruthful("Its photo matched most at the top.", linen, grounding) == ["photo: top"]
+    assert untruthful("Its photo matched most in the centre.", linen, grounding) == []
+    # A search's slots and filters are what it asked for.
+    navy = Evidence(Query("text", text="navy shirts", filters={"gender": "Men", "price_max": 1500}),
+                    {"id": "1", "title": "Turtle Men Navy Blue Shirt"}, 0.8, {"text": 0.6}, {})
+    from explain.evidence import asked_for
+    navy.asked = asked_for(navy.query, searcher.vocabulary)
+    assert navy.asked["gender"] == "Men" and navy.asked["price"] == "up to 1500"
+    assert navy.asked["colour"] == "Navy Blue" and "article_type" in navy.asked
+    assert untruthful("A men's shirt in the colour and price you asked for.", navy, grounding) == []
+    assert untruthful("It is the material you asked for.", navy, grounding) == ["asked for: material"]
+
+
+def test_a_refinement_is_explained_truthfully(searcher, grounding):
+    """The written explanation of a "but in <material>" result, after any regeneration, claims
+    nothing about the request that the request does not hold."""
+    shirt = next(searcher.index.product(i) for i in searcher.index.all_ids()
+                 if searcher.index.product(i).article_type == "Shirts")
+    composed = searcher.composed("but in cotton", item=shirt.id, k=5)
+    explainer = Explainer(searcher, steps=8)
+    query = Query("composed", "but in cotton", product_id=shirt.id)
+    others = [r.product for r in composed.results]
+    ev = explainer(query, composed.results[0], others=others)
+    assert ev.asked == {"fabric": "Cotton"} and any("asked to change" in f for f in ev.facts())
+    out = ExplanationWriter(get_llm(), grounding).write(ev)
+    assert untruthful(out.text, ev, grounding) == [] and grounding.unsupported(out.text, support(ev)) == []
+    assert (out.reason is not None) == (out.source == "template")

@@ -51,7 +51,7 @@ def why_markdown(card: Card) -> str:
     lines = [f"**{card.title}** ({card.id})", "", card.explanation, "", f"*Explanation: {status}.*"]
     g = card.grounding or {}
     if g.get("rejected"):
-        lines.append(f"*Rejected drafts (unsupported claims): "
+        lines.append(f"*Rejected drafts (unsupported or untruthful claims): "
                      f"{'; '.join(', '.join(r) for r in g['rejected'])}.*")
     sims = ", ".join(f"{k} {v:.2f}" for k, v in (ev.get("similarity") or {}).items())
     if sims:
@@ -66,6 +66,13 @@ def why_markdown(card: Card) -> str:
         lines.append(f"- catalogue group: {ev['cluster']['name']}")
     if ev.get("complement"):
         lines.append(f"- goes with it: {ev['complement']['reason']}")
+    for c in ev.get("contrasts") or []:
+        lines.append(f"- unlike the others shown: {c}")
+    if ev.get("region"):
+        lines.append(f"- part of the photo that matched most: {ev['region']}")
+    if ev.get("asked"):
+        lines.append("- you asked for: " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                                     for k, v in ev["asked"].items()))
     return "\n".join(lines)
 
 

@@ -4,11 +4,13 @@ Matches: held-out catalogue items as queries, half by their title as a text quer
 item query, each with its top search result. For each match the evidence is computed for the
 shared-space similarity that the result's photo and text have with the query, then removed:
 - image: the top-k% heat-map regions of the product vs smooth random maps of the same
-  resolution (3 seeds), painted white or blurred, for several heat-maps (pytorch-grad-cam methods
-  and layers, captum occlusion);
+  resolution (3 seeds), painted white or blurred, for several heat-maps (integrated gradients
+  along both removals, pytorch-grad-cam methods and layers, captum occlusion); and ROAD
+  (pytorch-grad-cam: removed pixels imputed from their neighbours) against one random map;
 - text: the top-n attributed words (integrated gradients) vs n random words (3 seeds).
 A match counts as *faithful* when removing its evidence lowers the similarity more than random
-removal does, averaged over the deletion curve (k = 5..40%, n = 1..5).
+removal does, averaged over the deletion curve (k = 5..40%, n = 1..5); under ROAD, when the map's
+ROAD score is higher than the random map's.
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm.auto import tqdm
 
-from explain.faithfulness import FRACTIONS, WORD_COUNTS, image_deletions, text_deletions
-from explain.gradcam import OcclusionMap, SimilarityCAM
+from explain.faithfulness import FRACTIONS, ROAD_PERCENTILES, WORD_COUNTS, image_deletions, random_map, road, text_deletions
+from explain.gradcam import IntegratedGradientsMap, OcclusionMap, SimilarityCAM
 from explain.tokens import DEFAULT_STEPS, TextAttributor
 from retrieval.ingest import open_rgb
 from retrieval.search import Searcher
@@ -34,10 +36,17 @@ from . import SuiteResult
 
 N_MATCHES = 120
 FILLS = {"fill": "white fill", "blur": "blur"}     # how removed regions are painted
-CAMS = {"Grad-CAM conv_head": ("conv_head", "gradcam"),
+CAMS = {"integrated gradients (default)": "ig",
+        "Grad-CAM conv_head": ("conv_head", "gradcam"),
         "LayerCAM blocks.1": ("blocks.1", "layercam"),
         "LayerCAM blocks.0": ("blocks.0", "layercam"),
-        "occlusion (captum)": None}
+        "occlusion (captum)": "occlusion"}
+
+
+def heat_maps(encoder) -> dict:
+    return {name: IntegratedGradientsMap(encoder) if spec == "ig" else
+            OcclusionMap(encoder) if spec == "occlusion" else SimilarityCAM(encoder, *spec)
+            for name, spec in CAMS.items()}
 
 
 def matches(ctx, searcher: Searcher, n: int) -> list[tuple[str, str, np.ndarray, object]]:
@@ -68,11 +77,11 @@ def run(ctx: Context) -> SuiteResult:
     n = 40 if ctx.quick else N_MATCHES
     searcher = Searcher(ctx.index, ctx.encoder)
     sample = matches(ctx, searcher, n)
-    cams = {name: SimilarityCAM(ctx.encoder, *spec) if spec else OcclusionMap(ctx.encoder)
-            for name, spec in CAMS.items()}
+    cams = heat_maps(ctx.encoder)
     words = TextAttributor(ctx.encoder, DEFAULT_STEPS)
     image = {f"{name}, {FILLS[mode]}": [] for name in cams for mode in FILLS}
     empty = {f"{name}, {FILLS[mode]}": 0 for name in cams for mode in FILLS}
+    roads = {name: [] for name in cams}          # (the map's ROAD score, a random map's)
     text, costs = [], {name: [] for name in [*cams, "token attribution"]}
     for _kind, _, q, result in tqdm(sample, desc="explaining matches", unit="match"):
         product = result.product
@@ -85,6 +94,8 @@ def run(ctx: Context) -> SuiteResult:
                     empty[f"{name}, {label}"] += heat.empty
                     image[f"{name}, {label}"].append(curve(image_deletions(
                         ctx.encoder, photo, heat.cam, q, mode=mode, grid=heat.grid)))
+                roads[name].append((road(ctx.encoder, photo, heat.cam, q), road(
+                    ctx.encoder, photo, random_map(heat.cam.shape, heat.grid, len(roads[name])), q)))
         if product.has_text:
             start = time.perf_counter()
             attribution = words(product.text, q)
@@ -92,6 +103,11 @@ def run(ctx: Context) -> SuiteResult:
             text.append(curve(text_deletions(ctx.encoder, attribution, q)))
 
     rows, metrics = [], {}
+    for name, pairs in roads.items():
+        pairs = np.array(pairs)
+        metrics[f"{name}, ROAD"] = {"matches": len(pairs),
+                                    "faithful share": stat((pairs[:, 0] > pairs[:, 1]).astype(float)),
+                                    "score": stat(pairs[:, 0]), "random score": stat(pairs[:, 1])}
     for name, curves in [*image.items(), ("token attribution (IG)", text)]:
         ev = np.stack([c["evidence"] for c in curves])
         rnd = np.stack([c["random"] for c in curves])
@@ -107,6 +123,11 @@ def run(ctx: Context) -> SuiteResult:
         rows.append([name, len(curves), empty.get(name, "-")] + [f"{m[k]['mean']:.3f} ± {m[k]['ci95']:.3f}" for k in
                                            ("faithful share", "comprehensiveness", "random drop",
                                             "sufficiency")])
+    for name in roads:
+        m = metrics[f"{name}, ROAD"]
+        rows.append([f"{name}, ROAD", m["matches"], "-", f"{m['faithful share']['mean']:.3f} ± "
+                     f"{m['faithful share']['ci95']:.3f}", f"{m['score']['mean']:.3f} ± {m['score']['ci95']:.3f}",
+                     f"{m['random score']['mean']:.3f} ± {m['random score']['ci95']:.3f}", "-"])
     cost = {name: {k: round(v * 1000, 1) for k, v in percentiles(vals).items()}
             for name, vals in costs.items() if vals}
     _plot(ctx.out / "faithfulness.png", metrics)
@@ -117,10 +138,12 @@ def run(ctx: Context) -> SuiteResult:
                 "item queries": sum(k == "item" for k, *_ in sample),
                 "image fractions": list(FRACTIONS), "word counts": list(WORD_COUNTS),
                 "ig steps": DEFAULT_STEPS, "random seeds": 3, "fills": list(FILLS.values()),
-                "cams": {k: {"layer": v[0], "method": v[1]} if v else {"method": "occlusion"}
+                "road percentiles": list(ROAD_PERCENTILES),
+                "cams": {k: {"layer": v[0], "method": v[1]} if isinstance(v, tuple) else {"method": v}
                          for k, v in CAMS.items()}},
-        columns=["evidence", "matches", "empty maps", "faithful share", "comprehensiveness",
-                 "random drop", "sufficiency"],
+        columns=["evidence", "matches", "empty maps", "faithful share",
+                 "comprehensiveness (ROAD: score)", "random drop (ROAD: random map's score)",
+                 "sufficiency"],
         rows=rows,
         metrics={**metrics, "cost per match (ms, p50/p99)": cost},
         notes=["faithful share: matches whose evidence removal lowers the similarity more than "
@@ -129,6 +152,17 @@ def run(ctx: Context) -> SuiteResult:
                "similarity lost when only the evidence is kept (lower is better).",
                "empty maps: heat-maps with no positive region (every weighted activation "
                "negative); their removal order is arbitrary.",
+               "ROAD rows (pytorch-grad-cam ROADCombined, percentiles "
+               f"{', '.join(map(str, ROAD_PERCENTILES))}): removed pixels are imputed from their "
+               "neighbours, so the removal leaks no shape; the comprehensiveness column holds the "
+               "map's ROAD score (half the similarity kept when the least relevant pixels are "
+               "imputed minus that when the most relevant are; higher is better), the random "
+               "column a random map's of the same resolution (one per match), and the faithful "
+               "share the matches where the map scores higher.",
+               "Integrated gradients (default): captum, 8 points on each of two paths, from the "
+               "photo painted white and from the photo blurred to the photo, each path scaled to "
+               "the same total; its random maps have 32 cells across the frame, like LayerCAM "
+               "blocks.1's.",
                "Cost per match (ms, p50 / p99): " + "; ".join(
                    f"{k} {v['p50']:.0f} / {v['p99']:.0f}" for k, v in cost.items())],
         plots=["faithfulness.png"],
