@@ -101,8 +101,15 @@ def test_explanations_suite_reports_grounding_quality_and_latency(tmp_path, mynt
     assert m["reviews"]["other"] == {"thumbs_up": 0, "thumbs_down": 1}
     report = (out / "report.md").read_text()
     assert "reviews of llm explanations" in report and "thumbs up 1 / down 0" in report
-    assert suite["config"]["matches"] == 20 and suite["config"]["with reference"] == 20
+    assert suite["config"]["matches"] == 20 and suite["config"]["with reference"] == 15
     assert m["final explanations grounded"]["mean"] == 1.0
+    assert m["truthful to the request (final)"]["mean"] == 1.0
+    assert 0 < m["variety"]["unique sentence ratio"] <= 1
+    records = [json.loads(line) for line in (out / "explanations.jsonl").read_text().splitlines()]
+    assert sum(r["kind"] == "composed" for r in records) == 5
+    assert all(any(f.startswith("the shopper asked") for f in r["facts"]) for r in records
+               if r["kind"] == "composed")
+    assert report.count("Example ") >= 3
     assert 0 <= m["grounded on the first try"]["mean"] <= 1
     for name in ("explanation", "template"):
         assert 0 <= m["quality vs references"][name]["ROUGE-L F1"]["mean"] <= 1

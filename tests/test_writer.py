@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from explain.evidence import Evidence, Explainer, Query
+from explain.evidence import Evidence, Explainer, Query, asked_for
 from explain.llm import QWEN_05B, assemble, get_llm
 from explain.writer import ExplanationWriter, Grounding, messages, support, template_explanation, untruthful
 from retrieval.build import build_index
@@ -155,12 +155,11 @@ def test_what_the_shopper_asked_is_checked_against_the_parsed_request(grounding,
     assert untruthful("Its photo matched most at the top.", linen, grounding) == ["photo: top"]
     assert untruthful("Its photo matched most in the centre.", linen, grounding) == []
     # A search's slots and filters are what it asked for.
-    navy = Evidence(Query("text", text="navy shirts", filters={"gender": "Men", "price_max": 1500}),
-                    {"id": "1", "title": "Turtle Men Navy Blue Shirt"}, 0.8, {"text": 0.6}, {})
-    from explain.evidence import asked_for
+    navy = Evidence(Query("text", text="navy tshirts", filters={"gender": "Men", "price_max": 1500}),
+                    {"id": "1", "title": "Turtle Men Navy Blue Tshirt"}, 0.8, {"text": 0.6}, {})
     navy.asked = asked_for(navy.query, searcher.vocabulary)
-    assert navy.asked["gender"] == "Men" and navy.asked["price"] == "up to 1500"
-    assert navy.asked["colour"] == "Navy Blue" and "article_type" in navy.asked
+    assert navy.asked == {"colour": "Navy Blue", "article_type": "Tshirts", "gender": "Men",
+                          "price": "up to 1500"}
     assert untruthful("A men's shirt in the colour and price you asked for.", navy, grounding) == []
     assert untruthful("It is the material you asked for.", navy, grounding) == ["asked for: material"]
 
@@ -169,7 +168,7 @@ def test_a_refinement_is_explained_truthfully(searcher, grounding):
     """The written explanation of a "but in <material>" result, after any regeneration, claims
     nothing about the request that the request does not hold."""
     shirt = next(searcher.index.product(i) for i in searcher.index.all_ids()
-                 if searcher.index.product(i).article_type == "Shirts")
+                 if searcher.index.product(i).article_type == "Tshirts")
     composed = searcher.composed("but in cotton", item=shirt.id, k=5)
     explainer = Explainer(searcher, steps=8)
     query = Query("composed", "but in cotton", product_id=shirt.id)

@@ -23,7 +23,7 @@ from pathlib import Path
 from agent import ShoppingAgent
 from explain.evidence import Explainer, Query
 from explain.llm import get_llm
-from explain.writer import ExplanationWriter, Grounding
+from explain.writer import EXAMPLES, ExplanationWriter, Grounding
 from prompts import load
 from retrieval.build import build_index
 from retrieval.products import Product
@@ -206,7 +206,8 @@ def known_words(products: list[Product]) -> set[str]:
     words = set()
     for p in products:
         words |= set(normalise(f"{p.text} {p.title}").split())
-    for name in ("explain_system", "explain_user", "explain_example_user", "explain_example_assistant"):
+    examples = [f"{name}_{role}" for name in EXAMPLES for role in ("user", "assistant")]
+    for name in ("explain_system", "explain_user", *examples):
         words |= set(normalise(load(name).template).split())
     return words
 

@@ -46,7 +46,6 @@ from ..stats import summary as stat
 from . import SuiteResult
 
 N_MATCHES = 100
-N_REFINEMENTS = 25
 IG_STEPS = 16
 SHOWN = 5
 # Changes shoppers ask of a product they look at (the catalogue's materials and colours).
@@ -61,10 +60,11 @@ def references() -> list[dict]:
 
 
 def sample(ctx, searcher: Searcher, n: int) -> list[tuple[Query, SearchResult, str | None, list]]:
-    """(query, result, reference or None, the products listed with it)."""
-    index, out = searcher.index, []
+    """(query, result, reference or None, the products listed with it); a quarter of them are
+    refinements."""
+    index, out, refinements = searcher.index, [], n // 4
     for ref in references():
-        if ref["product_id"] in index and len(out) < n - N_REFINEMENTS:
+        if ref["product_id"] in index and len(out) < n - refinements:
             q = index.fusion.query(searcher.encoder.encode_texts([ref["query"]]))[0]
             key = index.key_of(ref["product_id"])
             product = index.products([key])[key]
@@ -75,7 +75,7 @@ def sample(ctx, searcher: Searcher, n: int) -> list[tuple[Query, SearchResult, s
                                      product, key), ref["reference"], shown))
     rows = iter(ctx.query_rows(n))
     for row in rows:
-        if len(out) >= n - N_REFINEMENTS:
+        if len(out) >= n - refinements:
             break
         title = ctx.catalog.products[row].title
         results = searcher.text(title, SHOWN)

@@ -86,7 +86,7 @@ def run(ctx: Context) -> SuiteResult:
     for _kind, _, q, result in tqdm(sample, desc="explaining matches", unit="match"):
         product = result.product
         if product.image_path:
-            photo = open_rgb(product.image_path)[0]
+            photo, random_road = open_rgb(product.image_path)[0], {}
             for name, cam in cams.items():
                 heat = cam(photo, q)
                 costs[name].append(heat.seconds)
@@ -94,8 +94,10 @@ def run(ctx: Context) -> SuiteResult:
                     empty[f"{name}, {label}"] += heat.empty
                     image[f"{name}, {label}"].append(curve(image_deletions(
                         ctx.encoder, photo, heat.cam, q, mode=mode, grid=heat.grid)))
-                roads[name].append((road(ctx.encoder, photo, heat.cam, q), road(
-                    ctx.encoder, photo, random_map(heat.cam.shape, heat.grid, len(roads[name])), q)))
+                if heat.grid not in random_road:          # one random map per resolution
+                    random_road[heat.grid] = road(ctx.encoder, photo, random_map(
+                        heat.cam.shape, heat.grid, len(roads[name])), q)
+                roads[name].append((road(ctx.encoder, photo, heat.cam, q), random_road[heat.grid]))
         if product.has_text:
             start = time.perf_counter()
             attribution = words(product.text, q)
