@@ -99,12 +99,16 @@ PHOTO = re.compile(r"\b(?:photo|picture|image|pictured)s?\b", re.IGNORECASE)
 POSITIONS = {"top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom", "left": "left",
              "right": "right", "centre": "centre", "center": "centre", "middle": "centre"}
 POSITION = re.compile(r"\b(" + "|".join(POSITIONS) + r")\b", re.IGNORECASE)
+# A comparison with the other products on screen (only the evidence's contrasts support one).
+OTHERS = re.compile(r"\b(?:the )?others? (?:\w+ )?(?:shown|listed|products?|ones?)\b|\bof the (?:\w+ )?shown\b",
+                    re.IGNORECASE)
 
 
 def untruthful(text: str, evidence: Evidence, grounding: Grounding) -> list[str]:
     """What ``text`` says the shopper asked for that the turn's parsed request does not hold
-    (a field it did not ask about, a value it did not name), and photo positions the heat-map's
-    region does not support, e.g. ``["asked for: colour", "photo: left"]``."""
+    (a field it did not ask about, a value it did not name), photo positions the heat-map's
+    region does not support, and a comparison with the other products shown when the evidence
+    has none, e.g. ``["asked for: colour", "photo: left"]``."""
     asked = evidence.asked
     said = f" {folded(' '.join([evidence.query.text or '', *asked.values()]))} "
     out = []
@@ -116,6 +120,8 @@ def untruthful(text: str, evidence: Evidence, grounding: Grounding) -> list[str]
                 out.append(f"asked for: {word.lower()}")
         out += [f"asked for: {c}" for c in grounding.claims(REQUEST_CUE.sub(" ", clause))
                 if not NUMBER.fullmatch(c) and f" {c} " not in said]
+    if OTHERS.search(text) and not evidence.contrasts:
+        out.append("others shown: the evidence holds no difference")
     region = evidence.region or ""
     for sentence in re.split(r"(?<=[.!?])\s+", text):
         if PHOTO.search(sentence):
@@ -182,13 +188,19 @@ def product_name(evidence: Evidence) -> str:
     return p.get("name") or without_instructions(p.get("title") or "") or "This product"
 
 
-def tidy(text: str, max_sentences: int = 2) -> str:
-    """Model output as plain prose: quoting tags, list markers and line breaks removed, at most
-    ``max_sentences`` sentences."""
+def tidy(text: str, max_sentences: int = 2, repeat: float = 0.7) -> str:
+    """Model output as plain prose: quoting tags, list markers and line breaks removed, a
+    sentence that mostly repeats the ones before it (``repeat``: the share of its words they
+    hold) dropped, at most ``max_sentences`` sentences."""
     text = re.sub(r"</?\s*(data|evidence)\s*>", "", text)
     text = re.sub(r"(?m)^\s*(?:[-*•]|\d+[.)])\s+", "", text)
-    sentences = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
-    return " ".join(sentences[:max_sentences]).strip()
+    kept, seen = [], set()
+    for sentence in re.split(r"(?<=[.!?])\s+", " ".join(text.split())):
+        words = set(re.findall(r"\w+", sentence.lower()))
+        if words and len(words & seen) < repeat * len(words):
+            kept.append(sentence)
+            seen |= words
+    return " ".join(kept[:max_sentences]).strip()
 
 
 def support(evidence: Evidence) -> str:

@@ -154,6 +154,10 @@ def test_what_the_shopper_asked_is_checked_against_the_parsed_request(grounding,
     assert untruthful("It is beige as you wanted.", linen, grounding) == ["asked for: beige"]
     assert untruthful("Its photo matched most at the top.", linen, grounding) == ["photo: top"]
     assert untruthful("Its photo matched most in the centre.", linen, grounding) == []
+    assert untruthful("It has the same fabric as the others shown.", linen, grounding) == [
+        "others shown: the evidence holds no difference"]
+    linen.contrasts = ["the only one of the 6 shown with colour Beige"]
+    assert untruthful("Of the six shown, it is the only beige one.", linen, grounding) == []
     # A search's slots and filters are what it asked for.
     navy = Evidence(Query("text", text="navy tshirts", filters={"gender": "Men", "price_max": 1500}),
                     {"id": "1", "title": "Turtle Men Navy Blue Tshirt"}, 0.8, {"text": 0.6}, {})
