@@ -53,25 +53,23 @@ class HeatMap:
         """What the overlay paints: the part of the map above "no effect", in [0, 1]."""
         return np.clip((self.cam - self.zero) / max(1.0 - self.zero, 1e-12), 0.0, 1.0)
 
-    def region(self, photo: Image.Image, top: float = 0.2) -> str | None:
+    def region(self, photo: Image.Image, share: float = 0.2) -> str | None:
         """Where on the product the map's weight lies, in words ("the top left", "the centre",
         "all over the product"): the ninth of the product's bounding box (the photo's
-        non-background pixels) holding most of its ``top`` share of highest-weighted pixels."""
+        non-background pixels) where the map's positive weight per product pixel is highest,
+        when that is at least ``share`` of the nine ninths' densities together (an even map
+        gives each 0.11)."""
         fg = foreground(photo.resize(self.cam.shape[::-1]))
         rows, cols = np.nonzero(fg)
-        if self.empty or len(rows) < 9:
+        weights = self.shown[fg]
+        if self.empty or len(rows) < 9 or weights.sum() <= 0:
             return None
-        weights = self.cam[fg]
-        cut = np.quantile(weights, 1 - top)
-        hot = weights > cut if cut <= weights.min() else weights >= cut     # ties at the floor: out
-        if not hot.any():
-            return None
-        r = np.minimum(3 * (rows[hot] - rows.min()) // (rows.max() - rows.min() + 1), 2)
-        c = np.minimum(3 * (cols[hot] - cols.min()) // (cols.max() - cols.min() + 1), 2)
-        share = np.bincount(3 * r + c, minlength=9) / hot.sum()
-        if share.max() < 0.3:
-            return "all over the product"
-        return PLACES[int(share.argmax())]
+        r = np.minimum(3 * (rows - rows.min()) // (rows.max() - rows.min() + 1), 2)
+        c = np.minimum(3 * (cols - cols.min()) // (cols.max() - cols.min() + 1), 2)
+        cell = 3 * r + c
+        density = np.bincount(cell, weights, minlength=9) / np.maximum(np.bincount(cell, minlength=9), 1)
+        density /= density.sum()
+        return PLACES[int(density.argmax())] if density.max() >= share else "all over the product"
 
     def overlay(self, photo: Image.Image, weight: float = 0.5) -> Image.Image:
         rgb = np.asarray(photo.convert("RGB").resize(self.cam.shape[::-1]), dtype=np.float32) / 255
