@@ -1,12 +1,17 @@
-"""Grad-CAM for a *similarity*: which regions of a product photo make its image vector close to
-a query vector (pytorch-grad-cam, with the cosine similarity as the target).
+"""Heat-maps for a *similarity*: which regions of a product photo make its image vector close to
+a query vector, with the cosine similarity as the target.
 
-The default is LayerCAM on ``blocks.1`` (32 x 32 cells at 128 px). In the ``faithfulness``
-benchmark (120 matches of the Myntra catalogue) removing its top regions lowered the similarity
-more than removing random regions for 58% of matches (blurred regions; 41% filled with white),
-against 45% / 36% for classic Grad-CAM on the last convolution (``conv_head``, 4 x 4 cells,
-selectable). ``blocks.0`` scored 61% / 53% but its maps hardly depend on the query (two products
-side by side light up alike for either one's query), so it is not the default."""
+- ``IntegratedGradientsMap`` (the evidence's default): captum's integrated gradients along the
+  white-fill and the blur removal. With the ``faithfulness`` protocol on a 3,000-product
+  catalogue (80 held-out matches) removing its top regions lowered the similarity more than
+  random removal for 84% of matches (white fill), 90% (blur) and 96% (ROAD), at about 0.2 s.
+- ``SimilarityCAM``: pytorch-grad-cam methods on a layer of the image tower; LayerCAM on
+  ``blocks.1`` (32 x 32 cells at 128 px, 40 ms) scored 41% / 58% (white fill / blur, 120 matches
+  of the full catalogue), classic Grad-CAM on ``conv_head`` (4 x 4 cells) 36% / 45%. ``blocks.0``
+  scored 53% / 61% but its maps hardly depend on the query (two products side by side light up
+  alike for either one's query).
+- ``OcclusionMap``: captum's Occlusion, 64% / 72% at 1.4 s.
+"""
 from __future__ import annotations
 
 import io
