@@ -30,6 +30,7 @@ from .llm import LocalLLM
 COLOUR_WORDS = ("black", "white", "red", "blue", "navy", "green", "yellow", "pink", "purple",
                 "orange", "brown", "grey", "gray", "beige", "maroon", "olive", "cream", "gold",
                 "silver", "teal", "khaki", "tan", "peach", "magenta", "turquoise", "lavender")
+PLACEHOLDERS = {"", "other", "others", "na", "n a", "none", "misc"}
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 # An explanation never sends the shopper anywhere: links, addresses and domains are rejected.
 LINK = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\w+|\b[\w-]+\.(?:com|net|org|shop|store|in|io|co)\b",
@@ -49,10 +50,11 @@ def quoted(text: str | None) -> str:
 
 
 class Grounding:
-    """Finds the catalogue terms and numbers a text asserts, and which the evidence lacks."""
+    """Finds the catalogue terms and numbers a text asserts, and which the evidence lacks.
+    Placeholder values ("Other", "NA") are not terms: in prose they are plain words."""
 
     def __init__(self, terms: Iterable[str]):
-        self.terms = sorted({folded(t) for t in terms if folded(t)},
+        self.terms = sorted({folded(t) for t in terms if folded(t) not in PLACEHOLDERS},
                             key=lambda t: (-len(t.split()), -len(t)))
 
     @classmethod

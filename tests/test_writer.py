@@ -35,6 +35,7 @@ def test_grounding_rejects_planted_false_claims(grounding):
     given = support(ev)
     honest = "A navy blue shirt for men, as you asked; its text matched best (0.6)."
     assert grounding.unsupported(honest, given) == []
+    assert grounding.unsupported("Unlike the other products, it is navy blue.", given) == []
     planted = "A red linen shirt for women, now 50% off."
     bad = grounding.unsupported(planted, given)
     assert {"red", "linen", "women", "50"} <= set(bad)
