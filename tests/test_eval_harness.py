@@ -69,7 +69,7 @@ def test_complement_and_personal_suites_on_an_hm_slice(tmp_path, myntra):
 
 def test_faithfulness_suite_compares_evidence_with_random_removal(tmp_path, myntra):
     out = tmp_path / "report"
-    run_eval(out, myntra, "--suite", "faithfulness", "--limit", "300")
+    run_eval(out, myntra, "--suite", "faithfulness", "--quick", "--limit", "300")
     suite = json.loads((out / "metrics.json").read_text())["faithfulness"]
     tokens = suite["metrics"]["token attribution (IG)"]
     assert tokens["matches"] >= 20
@@ -80,6 +80,9 @@ def test_faithfulness_suite_compares_evidence_with_random_removal(tmp_path, mynt
         m = suite["metrics"][f"{name}, {suite['config']['fills'][0]}"]
         assert len(m["curve"]["evidence"]) == len(suite["config"]["image fractions"])
         assert 0 <= m["faithful share"]["mean"] <= 1
+        assert 0 <= suite["metrics"][f"{name}, ROAD"]["faithful share"]["mean"] <= 1
+    default = suite["metrics"]["integrated gradients (default), ROAD"]
+    assert default["faithful share"]["mean"] > 0.5 and default["score"]["mean"] > default["random score"]["mean"]
     assert "Cost per match" in " ".join(suite["notes"])
 
 
