@@ -21,7 +21,7 @@ from retrieval.index import SearchResult
 from retrieval.ingest import open_rgb
 from retrieval.products import Product
 from retrieval.search import Searcher
-from retrieval.vocabulary import Vocabulary, in_words, normalise
+from retrieval.vocabulary import Modifier, in_words, normalise
 
 from .gradcam import HeatMap, IntegratedGradientsMap, OcclusionMap, SimilarityCAM
 from .instructions import is_instruction, without_instructions
@@ -200,12 +200,12 @@ def contrasts(product: Product, others: Sequence[Product]) -> list[str]:
     return out
 
 
-def asked_for(query: Query, vocabulary: Vocabulary) -> dict[str, str]:
-    """What the turn asked for, by field: the catalogue values and price its text names (parsed
-    as the search parsed them) and the active filters, in words."""
+def asked_for(query: Query, modifier: Modifier | None) -> dict[str, str]:
+    """What the turn asked for, by field: the catalogue values and price its text names
+    (``modifier``: the text parsed as the search parsed it, None without text) and the active
+    filters, in words."""
     asked = {}
-    if query.text and query.kind in ("text", "composed"):
-        modifier = vocabulary.parse(query.text)
+    if modifier is not None:
         asked = {f: in_words(v) for f, v in modifier.values.items()}
         if modifier.price == "range":
             asked["price"] = " to ".join(f"{v:g}" if v is not None else "any"
@@ -314,7 +314,7 @@ class Explainer:
             label, name = self.searcher.cluster_of(product.id)
             return Evidence(query, product_fields(product, self.longest_name), result.score, {}, {},
                             cluster={"label": label, "name": name}, popularity=result.score,
-                            asked=asked_for(query, self.searcher.vocabulary),
+                            asked=asked_for(query, None),
                             contrasts=contrasts(product, others))
         q = self.query_vector(query)
         image, text, has_image, has_text = index.embedding(product.id)
@@ -340,7 +340,7 @@ class Explainer:
                     costs["query_words_s"] = query_words.seconds
             costs["ig_steps"] = self.words.steps
         reference = index.product(query.product_id) if query.product_id else None
-        mentioned, constraints = None, []
+        mentioned, constraints, modifier = None, [], None
         if query.text and query.kind in ("text", "composed"):
             modifier = self.searcher.vocabulary.parse(query.text)
             mentioned = dict(modifier.values)
@@ -357,5 +357,5 @@ class Explainer:
         return Evidence(query, product_fields(product, self.longest_name), None if score is None else float(score),
                         similarity, shared_attributes(product, reference, mentioned), constraints,
                         complement, cluster, heatmap, product_words, query_words, costs,
-                        asked=asked_for(query, self.searcher.vocabulary), region=region,
+                        asked=asked_for(query, modifier), region=region,
                         contrasts=contrasts(product, others))

@@ -162,7 +162,7 @@ def test_what_the_shopper_asked_is_checked_against_the_parsed_request(grounding,
     # A search's slots and filters are what it asked for.
     navy = Evidence(Query("text", text="navy tshirts", filters={"gender": "Men", "price_max": 1500}),
                     {"id": "1", "title": "Turtle Men Navy Blue Tshirt"}, 0.8, {"text": 0.6}, {})
-    navy.asked = asked_for(navy.query, searcher.vocabulary)
+    navy.asked = asked_for(navy.query, searcher.vocabulary.parse(navy.query.text))
     assert navy.asked == {"colour": "Navy Blue", "article_type": "Tshirts", "gender": "Men",
                           "price": "up to 1500"}
     assert untruthful("A men's shirt in the colour and price you asked for.", navy, grounding) == []
