@@ -20,7 +20,7 @@ from PIL import Image, ImageFilter
 
 from retrieval.encoders import ClipEncoder
 
-from .gradcam import SimilarityTarget, foreground, to_frame
+from .gradcam import BLUR_RADIUS, SimilarityTarget, foreground, to_frame
 from .tokens import TokenAttribution
 
 FRACTIONS = (0.05, 0.1, 0.2, 0.4)
@@ -57,7 +57,7 @@ def _masked(photo: Image.Image, mask: np.ndarray, mode: str) -> Image.Image:
     """``photo`` with the pixels under ``mask`` filled white (``fill``) or blurred (``blur``)."""
     rgb = np.asarray(photo, dtype=np.uint8).copy()
     if mode == "blur":
-        replacement = np.asarray(photo.filter(ImageFilter.GaussianBlur(radius=6)), dtype=np.uint8)
+        replacement = np.asarray(photo.filter(ImageFilter.GaussianBlur(radius=BLUR_RADIUS)), dtype=np.uint8)
     else:
         replacement = np.broadcast_to(np.array(WHITE, np.uint8), rgb.shape)
     rgb[mask] = replacement[mask]

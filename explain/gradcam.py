@@ -86,6 +86,7 @@ class HeatMap:
         return buf.getvalue()
 
 
+BLUR_RADIUS = 6.0      # how the deletion test blurs a removed region, and the map's blur path
 # A ninth of the product's bounding box in words (rows top to bottom, columns left to right).
 PLACES = ("the top left", "the top", "the top right", "the left side", "the centre", "the right side",
           "the bottom left", "the bottom", "the bottom right")
@@ -174,7 +175,7 @@ class IntegratedGradientsMap:
     added, so neither kind of removal dominates. The map keeps every pixel's rank (min-max
     scaled, negative weights lowest): the deletion test removes regions in that order."""
 
-    def __init__(self, encoder: ClipEncoder, steps: int = 8, blur_radius: float = 6.0):
+    def __init__(self, encoder: ClipEncoder, steps: int = 8, blur_radius: float = BLUR_RADIUS):
         from captum.attr import IntegratedGradients
 
         self.encoder = encoder
