@@ -66,15 +66,25 @@ class Evidence:
     contrasts: list[str] = field(default_factory=list)      # how it differs from the others shown
 
     def facts(self) -> list[str]:
-        """The claims an explanation may make, one short line each (what the LLM is given)."""
-        lines = []
-        if self.asked:
-            verb = "asked to change" if self.query.kind == "composed" else "asked for"
-            lines.append(f"the shopper {verb}: " + ", ".join(
-                f"{k.replace('_', ' ')} {v}" for k, v in self.asked.items()))
-        lines += [f"{k.replace('_', ' ')} of both: {v}" for k, v in self.shared.items()]
+        """The claims an explanation may make, one short line each (what the LLM is given): few
+        lines, since every token of them is read before the first word is written, and none a
+        shopper cannot read (the similarity scores are in the evidence panel, not the text)."""
+        lines, shared = [], dict(self.shared)
+        if self.query.kind == "composed" and self.asked:
+            lines.append("the shopper asked to change: " + in_pairs(self.asked))
+        elif self.asked:
+            has = {k: v for k, v in self.asked.items() if str(shared.get(k, "")).lower() == v.lower()}
+            rest = {k: v for k, v in self.asked.items() if k not in has}
+            for k in has:
+                shared.pop(k)
+            if has:
+                lines.append("the shopper asked for, and it has: " + in_pairs(has))
+            if rest:
+                lines.append("the shopper asked for: " + in_pairs(rest))
+        if shared:
+            lines.append("both have: " + in_pairs(shared))
         lines += [f"satisfies: {c}" for c in self.constraints]
-        lines += [f"unlike the others shown: {c}" for c in self.contrasts]
+        lines += self.contrasts
         if self.region:
             lines.append(f"part of the photo that matched most: {self.region}")
         if self.popularity is not None:
@@ -87,11 +97,11 @@ class Evidence:
         words = self.matched_product_words()
         if words:
             lines.append(f"product words that matched most: {', '.join(words)}")
-        if self.query_words:
-            words = ", ".join(w.word.strip(".,;:") for w in self.query_words.top(3))
-            lines.append(f"query words that mattered most: {words}")
-        for name, value in self.similarity.items():
-            lines.append(f"{name} similarity: {value:.2f}")
+        if self.query_words:      # said when it adds a word the product's line lacks
+            asked = [w.word.strip(".,;:") for w in self.query_words.top(3)]
+            said = set(normalise(" ".join(words)).split())
+            if not set(normalise(" ".join(asked)).split()) <= said:
+                lines.append(f"query words that mattered most: {', '.join(asked)}")
         return lines
 
     def matched_product_words(self, n: int = 5) -> list[str]:
@@ -179,21 +189,29 @@ def shared_attributes(product: Product, reference: Product | None = None,
     return shared
 
 
+def in_pairs(values: dict[str, str]) -> str:
+    """{"article_type": "Shirts", "colour": "Blue"} -> "article type Shirts, colour Blue"."""
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in values.items())
+
+
 def contrasts(product: Product, others: Sequence[Product]) -> list[str]:
-    """How ``product`` stands out from the other products shown with it (at least two): a field
-    or material value none of them has, the lowest price."""
+    """How ``product`` stands out from the other products shown with it (at least two): the field
+    and material values none of them has, in one phrase, and the lowest price."""
     others = [o for o in others if o.id != product.id]
     if len(others) < 2:
         return []
     n = len(others) + 1
-    out = [f"the only one of the {n} shown with {f.replace('_', ' ')} {getattr(product, f)}"
-           for f in CONTRAST_FIELDS
-           if getattr(product, f) and all(getattr(o, f) != getattr(product, f) for o in others)]
+    values = [f"{f.replace('_', ' ')} {getattr(product, f)}" for f in CONTRAST_FIELDS
+              if getattr(product, f) and all(getattr(o, f) != getattr(product, f) for o in others)]
     mine = {k.lower(): v for k, v in product.attributes.items() if k.lower() in CONTRAST_ATTRIBUTES}
     for name, value in mine.items():
         theirs = [{k.lower(): v for k, v in o.attributes.items()}.get(name) for o in others]
         if value and all(str(t or "").lower() != str(value).lower() for t in theirs):
-            out.append(f"the only one of the {n} shown with {name} {value}")
+            values.append(f"{name} {value}")
+    out = []
+    if values:
+        listed = values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
+        out.append(f"the only one of the {n} shown with {listed}")
     prices = [o.price for o in others if o.price is not None]
     if product.price is not None and len(prices) >= 2 and product.price < min(prices):
         out.append(f"the lowest price of the {n} shown ({product.price:g}; the next is {min(prices):g})")

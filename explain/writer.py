@@ -190,19 +190,48 @@ def product_name(evidence: Evidence) -> str:
     return p.get("name") or without_instructions(p.get("title") or "") or "This product"
 
 
+# Words a repeated clause may add without saying anything new.
+FILLER = frozenset("a an and also but five four is it its of one or six that the this three to "
+                   "two which with".split())
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def unrepeated(sentence: str) -> str:
+    """``sentence`` without the clauses that add no word the clauses before them lack ("it is the
+    only one shown in Solid, and it is the only one shown in Solid, ..." said once)."""
+    kept, seen = [], set()
+    for clause in re.split(r"(?<=[,;])\s+", sentence):
+        words = {w for w in re.findall(r"\w+", clause.lower()) if w not in FILLER and not w.isdigit()}
+        if not kept or not words <= seen:
+            kept.append(clause)
+            seen |= words
+    out = " ".join(kept)
+    end = sentence[-1:] if sentence[-1:] in ".!?" else ""
+    return out.rstrip(",; ") + end if end and not out.endswith(end) else out
+
+
 def tidy(text: str, max_sentences: int = 2, repeat: float = 0.7) -> str:
-    """Model output as plain prose: quoting tags, list markers and line breaks removed, a
-    sentence that mostly repeats the ones before it (``repeat``: the share of its words they
-    hold) dropped, at most ``max_sentences`` sentences."""
+    """Model output as plain prose: quoting tags, list markers and line breaks removed, repeated
+    clauses said once, a sentence that mostly repeats the ones before it (``repeat``: the share of
+    its words they hold) dropped, at most ``max_sentences`` sentences, and an unfinished last
+    sentence (the model stopped at its token limit) cut back to the last full sentence, or to its
+    last full clause when it is the only one."""
     text = re.sub(r"</?\s*(data|evidence)\s*>", "", text)
     text = re.sub(r"(?m)^\s*(?:[-*•]|\d+[.)])\s+", "", text)
     kept, seen = [], set()
-    for sentence in re.split(r"(?<=[.!?])\s+", " ".join(text.split())):
+    for sentence in SENTENCE_END.split(" ".join(text.split())):
+        sentence = unrepeated(sentence)
         words = set(re.findall(r"\w+", sentence.lower()))
         if words and len(words & seen) < repeat * len(words):
             kept.append(sentence)
             seen |= words
-    return " ".join(kept[:max_sentences]).strip()
+    kept = kept[:max_sentences]
+    if kept and kept[-1][-1] not in ".!?":
+        if len(kept) > 1:
+            kept.pop()
+        elif re.search(r"[,;]\s", kept[0]) or kept[0][-1] in ",;":
+            kept[0] = re.sub(r"[,;]\s[^,;]*$", "", kept[0]).rstrip(",; ") + "."
+    return " ".join(kept).strip()
 
 
 def support(evidence: Evidence) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from explain.evidence import Evidence, Explainer, Query, asked_for
 from explain.llm import QWEN_05B, assemble, get_llm
-from explain.writer import ExplanationWriter, Grounding, messages, support, template_explanation, untruthful
+from explain.writer import ExplanationWriter, Grounding, messages, support, template_explanation, tidy, untruthful
 from retrieval.build import build_index
 from retrieval.search import Searcher
 
@@ -33,7 +33,7 @@ def grounding(searcher):
 def test_grounding_rejects_planted_false_claims(grounding):
     ev = evidence()
     given = support(ev)
-    honest = "A navy blue shirt for men, as you asked; its text matched best (0.6)."
+    honest = "A navy blue shirt for men, as you asked; its text matched best."
     assert grounding.unsupported(honest, given) == []
     assert grounding.unsupported("Unlike the other products, it is navy blue.", given) == []
     planted = "A red linen shirt for women, now 50% off."
@@ -50,6 +50,16 @@ def test_template_explanation_is_grounded(grounding):
     text = template_explanation(ev)
     assert "Navy Blue" in text and "Men" in text
     assert grounding.unsupported(text, support(ev)) == []
+
+
+def test_a_looping_or_cut_off_text_is_shown_once_and_ends_a_sentence():
+    loop = ("The t-shirt is the only one of the five shown with pattern Solid, and it is the only one "
+            "of the 5 shown with pattern Solid, and it is the only one of the 5 shown with pattern Solid,")
+    assert tidy(loop) == "The t-shirt is the only one of the five shown with pattern Solid."
+    assert tidy("It is the only Nike shown. It matched on the words Blue, Jersey and the") == \
+        "It is the only Nike shown."
+    new_fact = "It is the only one shown in Solid, and it is the only one shown with brand Nike."
+    assert tidy(new_fact) == new_fact
 
 
 def test_model_file_is_assembled_and_checked(tmp_path):

@@ -288,7 +288,7 @@ def examples(records: list[dict], n: int = 5) -> list[str]:
     """``n`` explanations with their query and evidence, of different kinds (a refinement, a
     product that stands out from the others shown, a named photo part, then any)."""
     picks: list[dict] = []
-    for wanted in (lambda r: r["kind"] == "composed", lambda r: any("unlike the others" in f for f in r["facts"]),
+    for wanted in (lambda r: r["kind"] == "composed", lambda r: any(" shown" in f for f in r["facts"]),
                    lambda r: PHOTO.search(r["explanation"]), lambda r: r["reference"], lambda r: True,
                    lambda r: True):
         pick = next((r for r in records if wanted(r) and r not in picks), None)
