@@ -28,7 +28,7 @@ from .instructions import is_instruction, without_instructions
 from .tokens import DEFAULT_STEPS, TextAttributor, TokenAttribution
 
 QUERY_CACHE = 32
-HEATMAPS = {"ig": IntegratedGradientsMap, "gradcam": SimilarityCAM, "occlusion": OcclusionMap}
+HEATMAPS = {"occlusion": OcclusionMap, "ig": IntegratedGradientsMap, "gradcam": SimilarityCAM}
 # A word holding code characters, or shaped like a link, is never quoted as evidence.
 CODE_CHARS = re.compile(r"[{}\[\]()<>\"=|\\`$@]|://|\w\.\w")
 FIELDS = ("gender", "article_type", "colour", "usage", "season", "brand")
@@ -261,15 +261,15 @@ def complement_reason(look: LookItem, anchor: Product, source: str) -> dict:
 class Explainer:
     """Builds ``Evidence`` for matches of one searcher; the heat-map and attribution models are
     set up once. ``steps`` (integrated-gradients steps) bounds the cost of token attributions;
-    ``heatmap`` is one of ``HEATMAPS``: ``ig`` (integrated gradients along the white-fill and
-    blur removals, ~0.2 s, the most faithful in the ``faithfulness`` benchmark at interactive
-    cost), ``gradcam`` (LayerCAM, ~40 ms) or ``occlusion`` (captum, ~1.4 s).
+    ``heatmap`` is one of ``HEATMAPS``: ``occlusion`` (16 px squares painted white, ~0.2 s, the
+    most faithful in the ``faithfulness`` benchmark), ``ig`` (integrated gradients along the
+    white-fill and blur removals, ~0.1 s) or ``gradcam`` (LayerCAM, ~30 ms).
 
     Thread-safe: the heat-map and word attributions hook into the towers' layers, so they run on
     a copy of the encoder (searches on the searcher's own encoder never pass through a hook), one
     match at a time."""
 
-    def __init__(self, searcher: Searcher, steps: int = DEFAULT_STEPS, heatmap: str = "ig"):
+    def __init__(self, searcher: Searcher, steps: int = DEFAULT_STEPS, heatmap: str = "occlusion"):
         self.searcher = searcher
         if heatmap not in HEATMAPS:
             raise ValueError(f"heatmap must be one of {', '.join(HEATMAPS)}, not {heatmap!r}")

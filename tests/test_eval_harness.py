@@ -81,7 +81,7 @@ def test_faithfulness_suite_compares_evidence_with_random_removal(tmp_path, mynt
         assert len(m["curve"]["evidence"]) == len(suite["config"]["image fractions"])
         assert 0 <= m["faithful share"]["mean"] <= 1
         assert 0 <= suite["metrics"][f"{name}, ROAD"]["faithful share"]["mean"] <= 1
-    default = suite["metrics"]["integrated gradients (default), ROAD"]
+    default = suite["metrics"]["occlusion, 16 px squares (default), ROAD"]
     assert default["faithful share"]["mean"] > 0.5 and default["score"]["mean"] > default["random score"]["mean"]
     assert "Cost per match" in " ".join(suite["notes"])
 

@@ -110,21 +110,22 @@ def test_evidence_record_for_a_text_query(searcher):
 
 
 def test_default_heatmap_marks_what_removal_hurts_under_both_fills_and_road(searcher):
-    """The default map (integrated gradients along the white and the blur removal): removing its
-    top fifth lowers the similarity more than removing the top of the reversed map, whether the
-    regions are painted white, blurred, or imputed from their neighbours (ROAD)."""
+    """The default map (16 px squares painted white): removing its top fifth lowers the
+    similarity more than removing the top of the reversed map, whether the regions are painted
+    white, blurred, or imputed from their neighbours (ROAD)."""
     from explain.faithfulness import road
-    from explain.gradcam import IntegratedGradientsMap
 
     product = first_with_photo(searcher, "Tshirts")
     photo = open_rgb(product.image_path)[0]
     q = searcher.encoder.encode_texts([product.title])[0]
-    heat = IntegratedGradientsMap(searcher.encoder)(photo, q)
+    heat = Explainer(searcher).cam(photo, q)
     assert heat.cam.shape == (photo.height, photo.width)
-    assert 0 <= heat.cam.min() < heat.zero < heat.cam.max() <= 1 and not heat.empty
+    assert heat.cam.min() >= 0 and heat.cam.max() == pytest.approx(1) and not heat.empty
     for mode in ("fill", "blur"):
-        first, = image_deletions(searcher.encoder, photo, heat.cam, q, fractions=(0.2,), mode=mode)
-        reverse, = image_deletions(searcher.encoder, photo, 1 - heat.cam, q, fractions=(0.2,), mode=mode)
+        first, = image_deletions(searcher.encoder, photo, heat.cam, q, fractions=(0.2,), mode=mode,
+                                 grid=heat.grid)
+        reverse, = image_deletions(searcher.encoder, photo, 1 - heat.cam, q, fractions=(0.2,), mode=mode,
+                                   grid=heat.grid)
         assert first.comprehensiveness > reverse.comprehensiveness, mode
     assert road(searcher.encoder, photo, heat.cam, q) > road(searcher.encoder, photo, 1 - heat.cam, q)
 
@@ -163,19 +164,20 @@ def test_a_product_stands_out_from_the_others_shown(searcher):
     assert contrasts(odd, [odd, base[1]]) == []                 # one other: nothing to stand out from
 
 
-def test_occlusion_heatmap_marks_what_removal_hurts(searcher):
-    from explain.gradcam import OcclusionMap
+def test_integrated_gradients_heatmap_marks_what_removal_hurts(searcher):
+    """The selectable pixel-level map (integrated gradients along both removals) keeps negative
+    weights below its "no effect" value, and removing its top fifth hurts more than the reverse."""
+    from explain.gradcam import IntegratedGradientsMap
 
     product = first_with_photo(searcher, "Tshirts")
     photo = open_rgb(product.image_path)[0]
     q = searcher.encoder.encode_texts([product.title])[0]
-    heat = OcclusionMap(searcher.encoder)(photo, q)
-    assert heat.cam.shape == (photo.height, photo.width) and 0 <= heat.cam.min() <= heat.cam.max() <= 1
-    evidence_first = image_deletions(searcher.encoder, photo, heat.cam, q, fractions=(0.2,),
-                                     grid=heat.grid)[0]
-    reversed_ = image_deletions(searcher.encoder, photo, 1 - heat.cam, q, fractions=(0.2,),
-                                grid=heat.grid)[0]
-    assert evidence_first.comprehensiveness > reversed_.comprehensiveness
+    heat = IntegratedGradientsMap(searcher.encoder)(photo, q)
+    assert heat.cam.shape == (photo.height, photo.width)
+    assert 0 <= heat.cam.min() < heat.zero < heat.cam.max() <= 1 and not heat.empty
+    first, = image_deletions(searcher.encoder, photo, heat.cam, q, fractions=(0.2,))
+    reverse, = image_deletions(searcher.encoder, photo, 1 - heat.cam, q, fractions=(0.2,))
+    assert first.comprehensiveness > reverse.comprehensiveness
 
 
 def test_searches_during_an_explanation_are_unaffected(searcher):

@@ -36,7 +36,7 @@ from explain.evidence import Explainer, Query
 from explain.faithfulness import remove_spans
 from explain.llm import get_llm
 from explain.ratings import RatingStore
-from explain.writer import PHOTO, ExplanationWriter, Grounding, folded, support, template_explanation, untruthful
+from explain.writer import PHOTO, ExplanationWriter, Grounding, folded, messages, support, template_explanation, untruthful
 from retrieval.index import SearchResult
 from retrieval.search import Searcher
 
@@ -137,13 +137,14 @@ def run(ctx: Context) -> SuiteResult:
                                                 desc="writing explanations"):
         ev = explainer(query, result, others=shown)
         out = writer.write(ev)
+        read = len(writer.llm.llm.tokenize(messages(ev)[-1]["content"].encode()))
         template = template_explanation(ev)
         q = explainer.query_vector(query)
         records.append({"query": query.text, "kind": query.kind, "product_id": result.id,
                         "product": ev.product["name"], "facts": ev.facts(), "explanation": out.text,
                         "source": out.source, "attempts": out.attempts, "rejected": out.rejected,
                         "reason": out.reason, "first_token_s": out.first_token_s,
-                        "total_s": out.total_s, "evidence_s": sum(v for k, v in ev.costs.items()
+                        "total_s": out.total_s, "match_prompt_tokens": read, "evidence_s": sum(v for k, v in ev.costs.items()
                                                                    if k.endswith("_s")),
                         "final_unsupported": grounding.unsupported(out.text, support(ev)),
                         "final_untruthful": untruthful(out.text, ev, grounding),
@@ -184,7 +185,7 @@ def run(ctx: Context) -> SuiteResult:
              "share cited > uncited": stat((pairs[:, 0] > pairs[:, 1]).astype(float)) if len(pairs) else None}
     latency = {k: {p: round(v, 3) for p, v in percentiles(
         [r[k] for r in records if r[k] is not None]).items()}
-        for k in ("first_token_s", "total_s", "evidence_s")}
+        for k in ("first_token_s", "total_s", "evidence_s", "match_prompt_tokens")}
     metrics = {"grounded on the first try": stat(first_try),
                "LLM text kept (after at most one retry)": stat(after_retry),
                "final explanations grounded": stat(final_ok),
@@ -209,6 +210,8 @@ def run(ctx: Context) -> SuiteResult:
                                             f"{quality['template']['ROUGE-L F1']['mean']:.3f}"],
              ["BLEU, LLM / template", f"{quality['explanation']['BLEU']:.1f} / {quality['template']['BLEU']:.1f}"],
              ["first token p50 / p99 (s)", f"{latency['first_token_s']['p50']:.2f} / {latency['first_token_s']['p99']:.2f}"],
+             ["prompt tokens read per match (after the shared prefix) p50 / p99",
+              f"{latency['match_prompt_tokens']['p50']:.0f} / {latency['match_prompt_tokens']['p99']:.0f}"],
              ["full explanation p50 / p99 (s)", f"{latency['total_s']['p50']:.2f} / {latency['total_s']['p99']:.2f}"],
              ["evidence p50 / p99 (s)", f"{latency['evidence_s']['p50']:.2f} / {latency['evidence_s']['p99']:.2f}"]]
     if cited["matches"]:

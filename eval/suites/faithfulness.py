@@ -4,8 +4,8 @@ Matches: held-out catalogue items as queries, half by their title as a text quer
 item query, each with its top search result. For each match the evidence is computed for the
 shared-space similarity that the result's photo and text have with the query, then removed:
 - image: the top-k% heat-map regions of the product vs smooth random maps of the same
-  resolution (3 seeds), painted white or blurred, for several heat-maps (integrated gradients
-  along both removals, pytorch-grad-cam methods and layers, captum occlusion); and ROAD
+  resolution (3 seeds), painted white or blurred, for several heat-maps (captum occlusion on two
+  grids, integrated gradients along both removals, pytorch-grad-cam methods and layers); and ROAD
   (pytorch-grad-cam: removed pixels imputed from their neighbours) against one random map;
 - text: the top-n attributed words (integrated gradients) vs n random words (3 seeds).
 A match counts as *faithful* when removing its evidence lowers the similarity more than random
@@ -36,17 +36,24 @@ from . import SuiteResult
 
 N_MATCHES = 120
 FILLS = {"fill": "white fill", "blur": "blur"}     # how removed regions are painted
-CAMS = {"integrated gradients (default)": "ig",
-        "Grad-CAM conv_head": ("conv_head", "gradcam"),
-        "LayerCAM blocks.1": ("blocks.1", "layercam"),
-        "LayerCAM blocks.0": ("blocks.0", "layercam"),
-        "occlusion (captum)": "occlusion"}
+CAMS = {"occlusion, 16 px squares (default)": {"method": "occlusion", "window": 16, "stride": 16},
+        "occlusion, 16 px every 8 px": {"method": "occlusion", "window": 16, "stride": 8},
+        "integrated gradients": {"method": "ig"},
+        "Grad-CAM conv_head": {"method": "gradcam", "layer": "conv_head"},
+        "LayerCAM blocks.1": {"method": "layercam", "layer": "blocks.1"},
+        "LayerCAM blocks.0": {"method": "layercam", "layer": "blocks.0"}}
+
+
+def heat_map(encoder, spec: dict) -> IntegratedGradientsMap | OcclusionMap | SimilarityCAM:
+    if spec["method"] == "ig":
+        return IntegratedGradientsMap(encoder)
+    if spec["method"] == "occlusion":
+        return OcclusionMap(encoder, spec["window"], spec["stride"])
+    return SimilarityCAM(encoder, spec["layer"], spec["method"])
 
 
 def heat_maps(encoder) -> dict:
-    return {name: IntegratedGradientsMap(encoder) if spec == "ig" else
-            OcclusionMap(encoder) if spec == "occlusion" else SimilarityCAM(encoder, *spec)
-            for name, spec in CAMS.items()}
+    return {name: heat_map(encoder, spec) for name, spec in CAMS.items()}
 
 
 def matches(ctx, searcher: Searcher, n: int) -> list[tuple[str, str, np.ndarray, object]]:
@@ -141,8 +148,7 @@ def run(ctx: Context) -> SuiteResult:
                 "image fractions": list(FRACTIONS), "word counts": list(WORD_COUNTS),
                 "ig steps": DEFAULT_STEPS, "random seeds": 3, "fills": list(FILLS.values()),
                 "road percentiles": list(ROAD_PERCENTILES),
-                "cams": {k: {"layer": v[0], "method": v[1]} if isinstance(v, tuple) else {"method": v}
-                         for k, v in CAMS.items()}},
+                "cams": CAMS},
         columns=["evidence", "matches", "empty maps", "faithful share",
                  "comprehensiveness (ROAD: score)", "random drop (ROAD: random map's score)",
                  "sufficiency"],
@@ -161,7 +167,12 @@ def run(ctx: Context) -> SuiteResult:
                "imputed minus that when the most relevant are; higher is better), the random "
                "column a random map's of the same resolution (one per match), and the faithful "
                "share the matches where the map scores higher.",
-               "Integrated gradients (default): captum, 8 points on each of two paths, from the "
+               "Occlusion (default): captum, the similarity lost when each 16 px square of the "
+               "128 px frame (8 x 8, one batch) is painted white; its random maps have 8 cells "
+               "across the frame, as coarse as it. It was chosen on 60 validation matches "
+               "(held-out items disjoint from these 120): 0.88 white / 0.87 blur / 0.95 ROAD, "
+               "integrated gradients 0.85 / 0.80 / 1.00 there.",
+               "Integrated gradients: captum, 8 points on each of two paths, from the "
                "photo painted white and from the photo blurred to the photo, each path scaled to "
                "the same total; its random maps have 32 cells across the frame, like LayerCAM "
                "blocks.1's.",
