@@ -78,7 +78,7 @@ class Evidence:
             for k in has:
                 shared.pop(k)
             if has:
-                lines.append("the shopper asked for, and it has: " + in_pairs(has))
+                lines.append("as the shopper asked, it has: " + in_pairs(has))
             if rest:
                 lines.append("the shopper asked for: " + in_pairs(rest))
         if shared:
