@@ -261,7 +261,7 @@ def complement_reason(look: LookItem, anchor: Product, source: str) -> dict:
 class Explainer:
     """Builds ``Evidence`` for matches of one searcher; the heat-map and attribution models are
     set up once. ``steps`` (integrated-gradients steps) bounds the cost of token attributions;
-    ``heatmap`` is one of ``HEATMAPS``: ``occlusion`` (16 px squares painted white, ~0.2 s, the
+    ``heatmap`` is one of ``HEATMAPS``: ``occlusion`` (16 px squares painted white, 0.2-0.4 s, the
     most faithful in the ``faithfulness`` benchmark), ``ig`` (integrated gradients along the
     white-fill and blur removals, ~0.1 s) or ``gradcam`` (LayerCAM, ~30 ms).
 

@@ -5,8 +5,9 @@ suite's own 120, chose the default):
 
 - ``OcclusionMap`` (the evidence's default): captum's Occlusion on 16 px squares of the 128 px
   frame (8 x 8, one batch of 64): the similarity lost when each square is painted white. It
-  measures removal directly: 88% / 87% / 95% of validation matches (white fill / blur / ROAD) at
-  about 0.22 s. Squares every 8 px (overlapping) scored 73% / 83% at 1.3 s.
+  measures removal directly: 88% / 87% / 95% of validation matches (white fill / blur / ROAD),
+  91% / 91% / 97% of the suite's 120, at 0.2-0.4 s. Squares every 8 px (overlapping) scored
+  78% / 83% at 1.3 s.
 - ``IntegratedGradientsMap``: captum's integrated gradients along the white-fill and the blur
   removal, pixel-level, 0.11 s: 85% / 80% on validation, 77% / 81% on the suite's 120 matches.
   Smoothing it (pooled to 32, 16 or 8 cells across) lowered both.
