@@ -132,6 +132,16 @@ def untruthful(text: str, evidence: Evidence, grounding: Grounding) -> list[str]
     return list(dict.fromkeys(out))
 
 
+def recited(text: str, n: int = 6) -> list[str]:
+    """``["recites its instructions"]`` when ``text`` repeats ``n`` words in a row of the system
+    prompt (a model told by planted text to ignore its rules may list them instead)."""
+    rules = normalise(load("explain_system").template).split()
+    grams = {tuple(rules[i:i + n]) for i in range(len(rules) - n + 1)}
+    words = normalise(text).split()
+    return ["recites its instructions"] if any(
+        tuple(words[i:i + n]) in grams for i in range(len(words) - n + 1)) else []
+
+
 def _number(text: str) -> float:
     """"1,299" -> 1299.0, "0.60" -> 0.6 (a comma before exactly three digits groups thousands)."""
     text = re.sub(r",(?=\d{3}\b)", "", text).replace(",", ".")
@@ -307,7 +317,7 @@ class ExplanationWriter:
                 yield "token", piece
             text = tidy("".join(pieces))
             bad = (self.grounding.unsupported(text, given) + untruthful(text, evidence, self.grounding)
-                   if text else ["(empty)"])
+                   + recited(text) if text else ["(empty)"])
             if not bad:
                 result.text = text
                 break

@@ -62,6 +62,14 @@ def test_a_looping_or_cut_off_text_is_shown_once_and_ends_a_sentence():
     assert tidy(new_fact) == new_fact
 
 
+def test_a_text_reciting_the_instructions_is_caught():
+    from explain.writer import recited
+
+    assert recited("It is navy. Do not mention any colour, material, pattern, fit or brand.") == \
+        ["recites its instructions"]
+    assert recited("It is the only navy shirt of the five shown, the colour you asked for.") == []
+
+
 def test_model_file_is_assembled_and_checked(tmp_path):
     path = assemble(folder=tmp_path)
     assert path.stat().st_size == QWEN_05B.size
