@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from prompts import load
 from retrieval.vocabulary import MATERIALS, Vocabulary, normalise
@@ -96,6 +97,7 @@ REQUEST_FIELDS = {"colour": ("colour",), "color": ("colour",), "shade": ("colour
                   "usage": ("usage",), "season": ("season",), "gender": ("gender",)}
 FIELD_WORD = re.compile(r"\b(" + "|".join(REQUEST_FIELDS) + r")\b", re.IGNORECASE)
 CLAUSE = re.compile(r"[^,;:.!?()]+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # Where on a photo: position words, and what the heat-map's region phrase must hold for each.
 PHOTO = re.compile(r"\b(?:photo|picture|image|pictured)s?\b", re.IGNORECASE)
 POSITIONS = {"top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom", "left": "left",
@@ -125,19 +127,24 @@ def untruthful(text: str, evidence: Evidence, grounding: Grounding) -> list[str]
     if OTHERS.search(text) and not evidence.contrasts:
         out.append("others shown: the evidence holds no difference")
     region = evidence.region or ""
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
+    for sentence in SENTENCE_END.split(text):
         if PHOTO.search(sentence):
             out += [f"photo: {w.lower()}" for w in POSITION.findall(sentence)
                     if POSITIONS[w.lower()] not in region]
     return list(dict.fromkeys(out))
 
 
+@lru_cache(maxsize=4)
+def rule_runs(n: int) -> frozenset[tuple[str, ...]]:
+    """Every run of ``n`` words of the system prompt (normalised), read once."""
+    rules = normalise(load("explain_system").template).split()
+    return frozenset(tuple(rules[i:i + n]) for i in range(len(rules) - n + 1))
+
+
 def recited(text: str, n: int = 6) -> list[str]:
     """``["recites its instructions"]`` when ``text`` repeats ``n`` words in a row of the system
     prompt (a model told by planted text to ignore its rules may list them instead)."""
-    rules = normalise(load("explain_system").template).split()
-    grams = {tuple(rules[i:i + n]) for i in range(len(rules) - n + 1)}
-    words = normalise(text).split()
+    grams, words = rule_runs(n), normalise(text).split()
     return ["recites its instructions"] if any(
         tuple(words[i:i + n]) in grams for i in range(len(words) - n + 1)) else []
 
@@ -203,7 +210,6 @@ def product_name(evidence: Evidence) -> str:
 # Words a repeated clause may add without saying anything new.
 FILLER = frozenset("a an and also but five four is it its of one or six that the this three to "
                    "two which with".split())
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def unrepeated(sentence: str) -> str:
