@@ -68,7 +68,8 @@ class Evidence:
     def facts(self) -> list[str]:
         """The claims an explanation may make, one short line each (what the LLM is given): few
         lines, since every token of them is read before the first word is written, and none a
-        shopper cannot read (the similarity scores are in the evidence panel, not the text)."""
+        shopper cannot read (the similarity scores, and the catalogue group unless it is the
+        viewed product's, are in the evidence panel, not the text)."""
         lines, shared = [], dict(self.shared)
         if self.query.kind == "composed" and self.asked:
             lines.append("the shopper asked to change: " + in_pairs(self.asked))
@@ -89,9 +90,8 @@ class Evidence:
             lines.append(f"part of the photo that matched most: {self.region}")
         if self.popularity is not None:
             lines.append(f"among the most bought products (popularity {self.popularity:.2f} of 1)")
-        if self.cluster:
-            same = " (the same group as the reference)" if self.cluster.get("same_as_reference") else ""
-            lines.append(f"catalogue group: {self.cluster['name']}{same}")
+        if self.cluster and self.cluster.get("same_as_reference"):    # else the panel shows it
+            lines.append(f"in the same catalogue group as the product viewed: {self.cluster['name']}")
         if self.complement:
             lines.append(f"goes with it: {self.complement['reason']}")
         words = self.matched_product_words()
@@ -261,7 +261,7 @@ def complement_reason(look: LookItem, anchor: Product, source: str) -> dict:
 class Explainer:
     """Builds ``Evidence`` for matches of one searcher; the heat-map and attribution models are
     set up once. ``steps`` (integrated-gradients steps) bounds the cost of token attributions;
-    ``heatmap`` is one of ``HEATMAPS``: ``occlusion`` (16 px squares painted white, 0.2-0.4 s, the
+    ``heatmap`` is one of ``HEATMAPS``: ``occlusion`` (16 px squares painted white, ~0.16 s, the
     most faithful in the ``faithfulness`` benchmark), ``ig`` (integrated gradients along the
     white-fill and blur removals, ~0.1 s) or ``gradcam`` (LayerCAM, ~30 ms).
 
