@@ -16,7 +16,7 @@ from .cache import FeatureCache
 from .clusters import ClusterMap
 from .complement import Complementarity
 from .copurchase import CoPurchases, PairModel
-from .embed import caption_features, project, tower_features
+from .embed import Engine, caption_features, project, tower_features
 from .encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
 from .fusion import create_fusion, item_labels
 from .index import ProductIndex
@@ -80,9 +80,12 @@ def save_encoder(encoder: ClipEncoder, index_dir: Path) -> str:
 def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | None = None,
                 encoder: str | ClipEncoder = DEFAULT_ENCODER, fusion: str = DEFAULT_FUSION,
                 align: bool | None = None, cache: FeatureCache | None = None,
-                stats: BuildStats | None = None) -> ProductIndex:
+                stats: BuildStats | None = None, engine: Engine | None = None,
+                shards: int = 0) -> ProductIndex:
     """Build and save an index of ``catalog`` into ``out``; ``align=None`` trains the alignment
-    only when the encoder's projections are untrained."""
+    only when the encoder's projections are untrained. ``engine`` runs the towers (default: this
+    process; ``retrieval.raydata.RayEngine`` on a Ray cluster): every other stage is the same.
+    ``shards``: the vectors go into that many USearch shards on Ray actors (``retrieval.shards``)."""
     stats = stats or BuildStats()
     out = Path(out)
     with stats.stage("ingest"):
@@ -95,15 +98,15 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
         if not isinstance(encoder, ClipEncoder):
             encoder = create_encoder(encoder)
     with stats.stage("encode"):
-        feats = tower_features(products, encoder, cache, report=catalog.report)
+        feats = tower_features(products, encoder, cache, report=catalog.report, engine=engine)
     if align if align is not None else needs_alignment(encoder):
         with stats.stage("align"):
-            train_alignment(encoder, feats, caption_features(products, encoder, cache))
+            train_alignment(encoder, feats, caption_features(products, encoder, cache, engine))
     with stats.stage("fuse"):
         emb = project(feats, encoder)
         fuser = create_fusion(fusion).fit(emb, item_labels(products))
     with stats.stage("index"):
-        index = ProductIndex(fuser, encoder.embed_dim, encoder="")
+        index = ProductIndex(fuser, encoder.embed_dim, encoder="", shards=shards)
         index.add(products, emb)
     with stats.stage("cluster"):
         parts: list = [ClusterMap.fit(index.matrix(), products)]

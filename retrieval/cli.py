@@ -31,13 +31,22 @@ def cmd_build(args) -> None:
     from .encoders import create_encoder
     from .ingest import IngestReport, load_catalog
 
+    if args.engine == "local" and (args.address or args.workers or args.gpus):
+        raise UsageError("--address, --workers and --gpus need --engine ray")
     stats = BuildStats()
+    engine = None
+    if args.engine == "ray":
+        from .raydata import RayEngine
+
+        with stats.stage("start ray"):
+            engine = RayEngine(args.address, args.workers, gpus=args.gpus)
     with stats.stage("load encoder"):
         encoder = create_encoder(args.encoder, args.pretrained, args.text_tower)
     with stats.stage("ingest"):
         catalog = load_catalog(args.catalog, limit=args.limit, image_roots=args.images)
     index = build_index(catalog, args.out, limit=args.limit, encoder=encoder,
-                        fusion=args.fusion, align=False if args.no_align else None, stats=stats)
+                        fusion=args.fusion, align=False if args.no_align else None, stats=stats,
+                        engine=engine, shards=args.shards)
     print(f"indexed {len(index)} products into {args.out} ({index.generation.name})")
     print(stats.summary())
     print("ingest report:", index.load_part(IngestReport).summary())
@@ -263,6 +272,16 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--fusion", default=None, choices=["concat", "weighted", "projection"])
     b.add_argument("--no-align", action="store_true",
                    help="do not train the projections even if they are untrained")
+    b.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="where photos are decoded and the towers run: this process, or a Ray Data "
+                        "pipeline (a local Ray unless --address is given)")
+    b.add_argument("--address", help="Ray cluster to run on (e.g. ray://head:10001 or auto)")
+    b.add_argument("--workers", type=int, help="Ray actors running the towers (default: one per "
+                                               "CPU of the cluster)")
+    b.add_argument("--gpus", type=float, default=0, help="GPUs per Ray actor")
+    b.add_argument("--shards", type=int, default=0,
+                   help="split the vectors over N USearch shards held by Ray actors "
+                        "(FASHION_RAY_ADDRESS names the cluster; default: one index in-process)")
     b.set_defaults(func=cmd_build)
 
     s = sub.add_parser("search", help="search an index")

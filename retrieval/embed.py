@@ -1,9 +1,10 @@
 """Turn products into tower features (through the feature cache) and shared-space embeddings."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -51,34 +52,75 @@ def _batches(items: list, size: int):
         yield items[start:start + size]
 
 
-def _encode_missing(tower: str, keys: list[str], load, fn, cache: FeatureCache,
-                    batch_size: int, desc: str) -> dict[str, np.ndarray]:
-    """Vectors for ``keys``: from the cache, else ``fn`` over ``load(key)`` batch by batch (so
-    only one batch of inputs is ever held). A key whose ``load`` returns None gets no vector."""
-    found = cache.get(tower, keys)
-    todo = [k for k in dict.fromkeys(keys) if k not in found]
-    with tqdm(total=len(todo), desc=desc, unit="item", mininterval=1.0,
-              disable=not todo) as bar:
-        for chunk in _batches(todo, batch_size):
-            loaded = [(k, load(k)) for k in chunk]
-            loaded = [(k, x) for k, x in loaded if x is not None]
-            if loaded:
-                new = dict(zip([k for k, _ in loaded], fn([x for _, x in loaded])))
-                cache.put(tower, new)
-                found.update(new)
-            bar.update(len(chunk))
-    return found
+def encode_batch(encoder: ClipEncoder, tower: str, items: Sequence[tuple[str, str]]
+                 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """One batch of (key, source) through a tower: ``tower="image"`` decodes each source path
+    (a photo that fails is a failure with its reason), ``"text"`` takes the texts as they are.
+    Returns (vectors, failures) by key."""
+    failures: dict[str, str] = {}
+    if tower == "image":
+        inputs = []
+        for key, path in items:
+            try:
+                inputs.append((key, open_rgb(path)[0]))
+            except ImageError as exc:
+                failures[key] = str(exc)
+        fn = encoder.image_tower
+    else:
+        inputs, fn = list(items), encoder.text_tower
+    vectors = dict(zip([k for k, _ in inputs], fn([x for _, x in inputs]))) if inputs else {}
+    return vectors, failures
+
+
+class Engine(Protocol):
+    """Where the towers run: this process (``LocalEngine``) or a Ray cluster
+    (``retrieval.raydata.RayEngine``)."""
+
+    def run(self, encoder: ClipEncoder, tower: str, sources: dict[str, str], batch_size: int
+            ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, str]]]:
+        """(vectors, failures) by key, batch by batch, for ``sources`` (image paths or texts)."""
+        ...
+
+
+class LocalEngine:
+    """The towers in this process, one batch at a time (only one batch of photos is held)."""
+
+    def run(self, encoder: ClipEncoder, tower: str, sources: dict[str, str], batch_size: int
+            ) -> Iterator[tuple[dict[str, np.ndarray], dict[str, str]]]:
+        for chunk in _batches(list(sources.items()), batch_size):
+            yield encode_batch(encoder, tower, chunk)
+
+
+def _encode_missing(encoder: ClipEncoder, tower: str, sources: dict[str, str], cache: FeatureCache,
+                    engine: Engine, batch_size: int, desc: str
+                    ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Vectors for the keys of ``sources``: from the cache, else encoded by ``engine`` (each
+    batch is cached as it arrives, so an interrupted build resumes). Returns (vectors, failures)."""
+    identity = encoder.towers.image_identity if tower == "image" else encoder.towers.text_identity
+    found = cache.get(identity, sources)
+    todo = {k: s for k, s in sources.items() if k not in found}
+    failed: dict[str, str] = {}
+    with tqdm(total=len(todo), desc=desc, unit="item", mininterval=1.0, disable=not todo) as bar:
+        for vectors, failures in (engine.run(encoder, tower, todo, batch_size) if todo else ()):
+            if vectors:
+                cache.put(identity, vectors)
+                found.update(vectors)
+            failed.update(failures)
+            bar.update(len(vectors) + len(failures))
+    return found, failed
 
 
 def tower_features(products: Sequence[Product], encoder: ClipEncoder,
                    cache: FeatureCache | None = None, batch_size: int = 64,
-                   report: IngestReport | None = None) -> Features:
-    """Tower features of every product, encoding only what the cache lacks (with progress bars).
+                   report: IngestReport | None = None, engine: Engine | None = None) -> Features:
+    """Tower features of every product, encoding only what the cache lacks (with progress bars),
+    on ``engine`` (default: this process).
 
     Images are keyed by the hash of their bytes and decoded only when their features are not
     cached; one that fails to decode is reported (when ``report`` is given) and treated as missing.
     """
     cache = cache or FeatureCache()
+    engine = engine or LocalEngine()
     n = len(products)
     image_keys: list[str | None] = [None] * n
     image_paths: dict[str, str] = {}
@@ -96,25 +138,17 @@ def tower_features(products: Sequence[Product], encoder: ClipEncoder,
         image_paths.setdefault(key, p.image_path)
         image_keys[i] = key
 
-    def load_image(key):
-        try:
-            return open_rgb(image_paths[key])[0]
-        except ImageError as exc:
-            if report is not None:
-                for p, k in zip(products, image_keys):
-                    if k == key:
-                        report.add(p.image_path, None, p.id, "image", str(exc), "degraded")
-            return None
-
     texts = [p.text for p in products]
     text_keys = [content_key(t) if t.strip() else None for t in texts]
     text_of = {k: t for k, t in zip(text_keys, texts) if k}
 
-    img_vecs = _encode_missing(encoder.towers.image_identity, [k for k in image_keys if k],
-                               load_image, encoder.image_tower, cache, batch_size,
-                               "encoding images")
-    txt_vecs = _encode_missing(encoder.towers.text_identity, [k for k in text_keys if k],
-                               text_of.get, encoder.text_tower, cache, batch_size, "encoding texts")
+    img_vecs, failed = _encode_missing(encoder, "image", image_paths, cache, engine, batch_size,
+                                       "encoding images")
+    if report is not None:
+        for p, key in zip(products, image_keys):
+            if key in failed:
+                report.add(p.image_path, None, p.id, "image", failed[key], "degraded")
+    txt_vecs, _ = _encode_missing(encoder, "text", text_of, cache, engine, batch_size, "encoding texts")
 
     def stack(keys, vecs):
         dim = len(next(iter(vecs.values()))) if vecs else 0
@@ -130,25 +164,26 @@ def tower_features(products: Sequence[Product], encoder: ClipEncoder,
 
 
 def text_features(texts: Sequence[str], encoder: ClipEncoder, cache: FeatureCache | None = None,
-                  batch_size: int = 256, desc: str = "encoding texts") -> np.ndarray:
+                  batch_size: int = 256, desc: str = "encoding texts",
+                  engine: Engine | None = None) -> np.ndarray:
     """Text-tower features of ``texts`` (non-empty), through the cache."""
     keys = [content_key(t) for t in texts]
-    vecs = _encode_missing(encoder.towers.text_identity, keys, dict(zip(keys, texts)).get,
-                           encoder.text_tower, cache or FeatureCache(), batch_size, desc)
+    vecs, _ = _encode_missing(encoder, "text", dict(zip(keys, texts)), cache or FeatureCache(),
+                              engine or LocalEngine(), batch_size, desc)
     if not keys:
         return np.zeros((0, 0), np.float32)
     return np.stack([vecs[k] for k in keys]).astype(np.float32)
 
 
 def caption_features(products: Sequence[Product], encoder: ClipEncoder,
-                     cache: FeatureCache | None = None) -> Captions:
+                     cache: FeatureCache | None = None, engine: Engine | None = None) -> Captions:
     """Text-tower features of every product's ``captions`` (through the cache)."""
     texts, owner = [], []
     for row, p in enumerate(products):
         for caption in p.captions:
             texts.append(caption)
             owner.append(row)
-    return Captions(text_features(texts, encoder, cache, desc="encoding captions"),
+    return Captions(text_features(texts, encoder, cache, desc="encoding captions", engine=engine),
                     np.array(owner, dtype=np.int64))
 
 

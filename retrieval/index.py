@@ -7,6 +7,9 @@ On disk an index folder holds immutable generations and a ``CURRENT`` pointer::
                                 manifest.json, ingest_report.json, complement.json (if learned)
     DIR/encoders/<identity>/    the open_clip checkpoint the vectors were made with
 
+A sharded index (``shards=N``, ``retrieval.shards``) keeps its vectors in N USearch indexes on Ray
+actors, saved as ``vectors.usearch.shard-I`` in the same generation; everything else is here.
+
 A save writes a whole new generation beside the old one and only then swaps ``CURRENT``, so a
 crash mid-write leaves the previous index usable. Saves hold the folder's writer lock
 (``retrieval.locks``), and an index loaded from a generation that is no longer current is not
@@ -151,14 +154,21 @@ class ProductIndex:
     """Fused vectors in USearch + products in SQLite + shared-space embeddings, kept in step."""
 
     def __init__(self, fusion: Fusion, shared_dim: int, encoder: str, *, connectivity: int = 16,
-                 expansion_add: int = 128, expansion_search: int = 128, dtype: str = "f32"):
+                 expansion_add: int = 128, expansion_search: int = 128, dtype: str = "f32",
+                 shards: int = 0):
         self.fusion = fusion
         self.shared_dim = shared_dim
         self.encoder = encoder
         self.dim = fusion.dim(shared_dim)
         self.params = dict(connectivity=connectivity, expansion_add=expansion_add,
                            expansion_search=expansion_search, dtype=dtype)
-        self.hnsw = Index(ndim=self.dim, metric=MetricKind.Cos, **self.params)
+        self.shards = shards          # 0: one USearch index here; N: N shards on Ray actors
+        if shards:
+            from .shards import ShardedVectors
+
+            self.hnsw = ShardedVectors(shards, self.dim, "cos", **self.params)
+        else:
+            self.hnsw = Index(ndim=self.dim, metric=MetricKind.Cos, **self.params)
         self.db = sqlite3.connect(":memory:", check_same_thread=False)
         self.db.executescript(SCHEMA)
         self.keys = np.zeros(0, dtype=np.int64)            # row -> key of the shared embeddings
@@ -377,14 +387,15 @@ class ProductIndex:
         self.fusion.save(tmp)
         manifest = {"format": FORMAT, "encoder": self.encoder, "fusion": self.fusion.name,
                     "dim": self.dim, "shared_dim": self.shared_dim, "count": len(self),
-                    "next_key": self.next_key,
+                    "next_key": self.next_key, "shards": self.shards,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.params, **self.meta}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         for part in parts:
             part.save(tmp)
         if self.generation is not None and self.generation.is_dir():
             for old in self.generation.iterdir():
-                if old.is_file() and old.name not in OWN_FILES and not (tmp / old.name).exists():
+                if old.is_file() and old.name not in OWN_FILES and not old.name.startswith(
+                        "vectors.usearch") and not (tmp / old.name).exists():
                     shutil.copy2(old, tmp / old.name)
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
@@ -415,10 +426,11 @@ class ProductIndex:
             raise IndexLookupError(f"{folder}: index format {manifest.get('format')}, expected {FORMAT}")
         index = cls(load_fusion(gen), manifest["shared_dim"], manifest["encoder"],
                     connectivity=manifest["connectivity"], expansion_add=manifest["expansion_add"],
-                    expansion_search=manifest["expansion_search"], dtype=manifest["dtype"])
+                    expansion_search=manifest["expansion_search"], dtype=manifest["dtype"],
+                    shards=manifest.get("shards", 0))
         index.meta = {k: v for k, v in manifest.items()
                       if k not in ("format", "encoder", "fusion", "dim", "shared_dim", "count",
-                                   "created", "next_key", *index.params)}
+                                   "created", "next_key", "shards", *index.params)}
         index.hnsw.load(str(gen / "vectors.usearch"))
         disk = sqlite3.connect(gen / "catalog.sqlite")
         disk.backup(index.db)

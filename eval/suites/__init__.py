@@ -39,6 +39,7 @@ def registry() -> dict[str, Callable[[Context], SuiteResult]]:
         photo,
         retrieval,
         robustness,
+        scale,
     )
 
     return {"agent": agent.run, "alignment": alignment.run, "clusters": clusters.run,
@@ -46,4 +47,5 @@ def registry() -> dict[str, Callable[[Context], SuiteResult]]:
             "dialogue": dialogue.run, "explanations": explanations.run,
             "faithfulness": faithfulness.run,
             "kagl": kagl.run, "latency": latency.run, "load": load.run, "personal": personal.run,
-            "photo": photo.run, "retrieval": retrieval.run, "robustness": robustness.run}
+            "photo": photo.run, "retrieval": retrieval.run, "robustness": robustness.run,
+            "scale": scale.run}

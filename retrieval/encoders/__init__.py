@@ -150,11 +150,14 @@ def create_encoder(spec: str | Path = DEFAULT_ENCODER, pretrained: str | None = 
     spec = str(spec)
     folder = Path(spec.removeprefix("local-dir:"))
     if (folder / OPEN_CLIP_CONFIG).is_file() and (folder / TOWERS_FILE).is_file():
-        return load_checkpoint_dir(folder)
-    if spec in list_encoders():
-        return _lit_encoder(spec, open_clip.get_model_config(spec), _towers_config(spec), None,
-                            text_tower)
-    if spec in open_clip.list_models():
-        return _open_clip_encoder(spec, pretrained)
-    raise ValueError(f"unknown encoder {spec!r}: not a checkpoint folder, not one of "
-                     f"{list_encoders()}, not an open_clip model name")
+        encoder = load_checkpoint_dir(folder)
+    elif spec in list_encoders():
+        encoder = _lit_encoder(spec, open_clip.get_model_config(spec), _towers_config(spec), None,
+                               text_tower)
+    elif spec in open_clip.list_models():
+        encoder = _open_clip_encoder(spec, pretrained)
+    else:
+        raise ValueError(f"unknown encoder {spec!r}: not a checkpoint folder, not one of "
+                         f"{list_encoders()}, not an open_clip model name")
+    encoder.created_with = {"spec": spec, "pretrained": pretrained, "text_tower": text_tower}
+    return encoder

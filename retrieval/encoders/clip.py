@@ -78,6 +78,7 @@ class ClipEncoder:
         self.model_cfg = model_cfg
         self.preprocess_cfg = preprocess_cfg
         self.tower_weights = tower_weights
+        self.created_with: dict = {}      # create_encoder's arguments: a Ray worker rebuilds from them
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -126,7 +127,7 @@ class ClipEncoder:
     # -- towers -----------------------------------------------------------------------------
     @torch.no_grad()
     def image_tower(self, images: Sequence[Image.Image]) -> np.ndarray:
-        batch = torch.stack([self.preprocess(im) for im in images])
+        batch = torch.stack([self.preprocess(im) for im in images]).to(self.device)
         if self.towers.trained_stages:
             feats = batch
             for module in self._frozen_trunk_modules():
@@ -137,19 +138,24 @@ class ClipEncoder:
             feats = self.model.visual.trunk(batch)
         else:
             feats = self.model.encode_image(batch)
-        return feats.float().numpy()
+        return feats.float().cpu().numpy()
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (the towers' inputs are moved there)."""
+        return next(self.model.parameters()).device
 
     @torch.no_grad()
     def text_tower(self, texts: Sequence[str]) -> np.ndarray:
-        tokens = self.tokenizer(list(texts))
+        tokens = self.tokenizer(list(texts)).to(self.device)
         if not self.towers.locked:
-            return self.model.encode_text(tokens).float().numpy()
+            return self.model.encode_text(tokens).float().cpu().numpy()
         text = self.model.text
         mask = (tokens != text.config.pad_token_id).long()
         width = int(mask.sum(1).max())          # drop the padding columns no text in the batch uses
         tokens, mask = tokens[:, :width], mask[:, :width]
         out = text.transformer(input_ids=tokens, attention_mask=mask)
-        return text.pooler(out, mask).float().numpy()
+        return text.pooler(out, mask).float().cpu().numpy()
 
     def pooled(self, image_feats: np.ndarray) -> np.ndarray:
         """The trunk's pooled features within image-tower features (the compact description of a
