@@ -11,13 +11,13 @@ actor where the cluster has GPUs (``gpus=1``). The photos' paths must be readabl
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 
 import numpy as np
 
 from .embed import encode_batch
 from .encoders import ClipEncoder
+from .shards import connect
 
 
 class TowerActor:
@@ -64,10 +64,7 @@ class RayEngine:
         import ray
 
         logging.getLogger("ray.data").setLevel(logging.WARNING)   # the build shows its own progress
-        if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, ignore_reinit_error=True,
-                     **({} if address else {"num_cpus": os.cpu_count()}))
+        connect(address)
         total = int(ray.cluster_resources().get("CPU", 1))
         self.cpus = cpus
         self.workers = workers or max(1, total // max(cpus, 1))
@@ -82,8 +79,9 @@ class RayEngine:
             raise ValueError(f"{encoder.name}: the Ray engine rebuilds the towers on its workers and "
                              f"needs an encoder made by create_encoder")
         items = [{"key": k, "source": s} for k, s in sources.items()]
-        blocks = max(self.workers, min(len(items) // max(batch_size, 1), 4 * self.workers * 8))
-        ds = ray.data.from_items(items, override_num_blocks=max(1, min(blocks, len(items))))
+        # a block per batch, at least one per actor, at most 32 per actor
+        blocks = min(max(len(items) // batch_size, self.workers), 32 * self.workers, len(items))
+        ds = ray.data.from_items(items, override_num_blocks=blocks)
         ds = ds.map_batches(TowerActor, batch_size=batch_size, batch_format="numpy",
                             fn_constructor_kwargs={
                                 "created_with": encoder.created_with, "tower": tower,

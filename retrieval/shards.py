@@ -59,7 +59,8 @@ class VectorShard:
 
 
 def connect(address: str | None = None) -> None:
-    """Ray for the shards: ``address`` (or ``FASHION_RAY_ADDRESS``), else a local Ray."""
+    """Ray for the shards and the build: ``address`` (or ``FASHION_RAY_ADDRESS``), else a local
+    Ray on this machine's CPUs (left running for the process)."""
     import ray
 
     if not ray.is_initialized():
