@@ -339,6 +339,8 @@ class ProductIndex:
         return self._matrix
 
     def _exact(self, vector, keys: np.ndarray, count: int) -> list[tuple[int, float]]:
+        if self.shards:              # each shard searches its own keys: no vector leaves it
+            return [(h.key, 1.0 - h.distance) for h in self.hnsw.exact(vector, keys, count)]
         matrix = self.matrix()
         vectors = matrix if len(keys) == len(self.keys) else matrix[np.searchsorted(self.keys, keys)]
         matches = exact_search(vectors, vector, min(count, len(keys)), MetricKind.Cos, exact=True)

@@ -18,7 +18,8 @@ import os
 from typing import NamedTuple
 
 import numpy as np
-from usearch.index import Index
+from usearch.index import Index, MetricKind
+from usearch.index import search as exact_search
 
 
 class Hit(NamedTuple):
@@ -46,6 +47,13 @@ class VectorShard:
 
     def get(self, keys: np.ndarray) -> np.ndarray:
         return np.asarray(self.index.get(keys), np.float32).reshape(len(keys), -1)
+
+    def exact(self, vector: np.ndarray, keys: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``count`` nearest of ``keys`` (this shard's), by exact search."""
+        if len(keys) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        matches = exact_search(self.get(keys), vector, min(count, len(keys)), MetricKind.Cos, exact=True)
+        return keys[np.asarray(matches.keys, np.int64)], np.asarray(matches.distances, np.float32)
 
     def stats(self) -> dict:
         return {"count": len(self.index), "memory_bytes": int(self.index.memory_usage)}
@@ -111,11 +119,17 @@ class ShardedVectors:
         import ray
 
         vector = np.asarray(vector, np.float32).reshape(-1)
-        found = ray.get([a.search.remote(vector, count) for a in self.actors])
-        keys = np.concatenate([k for k, _ in found])
-        distances = np.concatenate([d for _, d in found])
-        best = np.argsort(distances, kind="stable")[:count]
-        return [Hit(int(keys[i]), float(distances[i])) for i in best]
+        return _merged(ray.get([a.search.remote(vector, count) for a in self.actors]), count)
+
+    def exact(self, vector, keys, count: int) -> list[Hit]:
+        """The ``count`` nearest of ``keys`` by exact search, each shard over its own keys (no
+        vector leaves its shard)."""
+        import ray
+
+        vector = np.asarray(vector, np.float32).reshape(-1)
+        keys = np.asarray(keys, np.int64)
+        return _merged(ray.get([a.exact.remote(vector, keys[rows], count)
+                                for a, rows in zip(self.actors, self._owners(keys))]), count)
 
     def get(self, keys) -> np.ndarray:
         import ray
@@ -143,3 +157,11 @@ class ShardedVectors:
         import ray
 
         self.count = sum(ray.get([a.load.remote(f"{path}.shard-{s}") for s, a in enumerate(self.actors)]))
+
+
+def _merged(found: list[tuple[np.ndarray, np.ndarray]], count: int) -> list[Hit]:
+    """The ``count`` nearest of the shards' (keys, distances)."""
+    keys = np.concatenate([k for k, _ in found])
+    distances = np.concatenate([d for _, d in found])
+    best = np.argsort(distances, kind="stable")[:count]
+    return [Hit(int(keys[i]), float(distances[i])) for i in best]
