@@ -96,7 +96,7 @@ def _encode_missing(encoder: ClipEncoder, tower: str, sources: dict[str, str], c
                     ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Vectors for the keys of ``sources``: from the cache, else encoded by ``engine`` (each
     batch is cached as it arrives, so an interrupted build resumes). Returns (vectors, failures)."""
-    identity = encoder.towers.image_identity if tower == "image" else encoder.towers.text_identity
+    identity = encoder.towers.identity(tower)
     found = cache.get(identity, sources)
     todo = {k: s for k, s in sources.items() if k not in found}
     failed: dict[str, str] = {}

@@ -33,7 +33,7 @@ class TowerActor:
 
         torch.set_num_threads(threads)
         encoder = create_encoder(**created_with)
-        found = encoder.towers.image_identity if tower == "image" else encoder.towers.text_identity
+        found = encoder.towers.identity(tower)
         if found != identity:
             raise RuntimeError(f"this worker's {tower} tower ({found}) is not the driver's ({identity}): "
                                f"install the same packages and weights on every node")
@@ -85,8 +85,7 @@ class RayEngine:
         ds = ds.map_batches(TowerActor, batch_size=batch_size, batch_format="numpy",
                             fn_constructor_kwargs={
                                 "created_with": encoder.created_with, "tower": tower,
-                                "identity": (encoder.towers.image_identity if tower == "image"
-                                             else encoder.towers.text_identity),
+                                "identity": encoder.towers.identity(tower),
                                 "threads": self.cpus, "gpu": self.gpus > 0},
                             concurrency=self.workers, num_cpus=self.cpus, num_gpus=self.gpus)
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):

@@ -56,6 +56,10 @@ class TowerSpec:
     trained_stages: int = 0  # trailing image-trunk stages trained with the projections
     stage_maps: int = 0      # the stage whose maps follow the pooled features in the tower's output
 
+    def identity(self, tower: str) -> str:
+        """The ``"image"`` or ``"text"`` tower's identity."""
+        return self.image_identity if tower == "image" else self.text_identity
+
 
 class ClipEncoder:
     """Image and text encoder in one shared space (``embed_dim``), L2-normalised outputs.
