@@ -209,6 +209,22 @@ def cmd_remove(args) -> None:
     print(f"removed {len(args.id)} products; index now {len(index)} ({gen.name})")
 
 
+def cmd_reshard(args) -> None:
+    from .index import ProductIndex
+    from .locks import writer_lock
+
+    with writer_lock(args.index):
+        index = ProductIndex.load(args.index)
+        before = index.shards
+        index.reshard(args.shards)
+        gen = index.save(args.index)
+    print(f"{len(index)} vectors moved from {_held(before)} to {_held(args.shards)} ({gen.name})")
+
+
+def _held(shards: int) -> str:
+    return f"{shards} shards on Ray actors" if shards else "one index in this process"
+
+
 DEMO_QUERIES = ("navy blue shirt for men", "red handbag for women", "black running shoes")
 
 
@@ -348,6 +364,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--index", required=True)
     r.add_argument("--id", action="append", required=True)
     r.set_defaults(func=cmd_remove)
+
+    rs = sub.add_parser("reshard", help="split an index's vectors over N shards on Ray actors "
+                                        "(0: back to one index); the same vectors, a new generation")
+    rs.add_argument("--index", required=True)
+    rs.add_argument("--shards", type=int, required=True)
+    rs.set_defaults(func=cmd_reshard)
 
     d = sub.add_parser("demo", help="build the demo index and run example searches")
     d.add_argument("--catalog", help="default: the Myntra catalogue under FASHION_DATA")

@@ -163,12 +163,7 @@ class ProductIndex:
         self.params = dict(connectivity=connectivity, expansion_add=expansion_add,
                            expansion_search=expansion_search, dtype=dtype)
         self.shards = shards          # 0: one USearch index here; N: N shards on Ray actors
-        if shards:
-            from .shards import ShardedVectors
-
-            self.hnsw = ShardedVectors(shards, self.dim, "cos", **self.params)
-        else:
-            self.hnsw = Index(ndim=self.dim, metric=MetricKind.Cos, **self.params)
+        self.hnsw = self._vectors(shards)
         self.db = sqlite3.connect(":memory:", check_same_thread=False)
         self.db.executescript(SCHEMA)
         self.keys = np.zeros(0, dtype=np.int64)            # row -> key of the shared embeddings
@@ -179,6 +174,23 @@ class ProductIndex:
         self._matrix: np.ndarray | None = None  # fused vectors by row, for exact search
         self.folder: Path | None = None        # where it was loaded from or last saved
         self.generation: Path | None = None
+
+    def _vectors(self, shards: int):
+        if shards:
+            from .shards import ShardedVectors
+
+            return ShardedVectors(shards, self.dim, "cos", **self.params)
+        return Index(ndim=self.dim, metric=MetricKind.Cos, **self.params)
+
+    def reshard(self, shards: int) -> None:
+        """Hold the same vectors under the same keys in ``shards`` shards on Ray actors (0: one
+        USearch index in this process); ``save`` makes it a generation of its own."""
+        if shards < 0:
+            raise ValueError(f"shards must be 0 (one index) or more, not {shards}")
+        vectors = self.matrix()
+        self.hnsw, self.shards = self._vectors(shards), shards
+        if len(self.keys):
+            self.hnsw.add(self.keys, vectors)
 
     # -- contents ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -396,8 +408,8 @@ class ProductIndex:
             part.save(tmp)
         if self.generation is not None and self.generation.is_dir():
             for old in self.generation.iterdir():
-                if old.is_file() and old.name not in OWN_FILES and not old.name.startswith(
-                        "vectors.usearch") and not (tmp / old.name).exists():
+                if old.is_file() and not old.name.startswith(OWN_FILES) and \
+                        not (tmp / old.name).exists():
                     shutil.copy2(old, tmp / old.name)
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
