@@ -119,7 +119,9 @@ class LocalLLM:
         from llama_cpp import Llama
 
         self.path = path
-        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads or os.cpu_count(),
+        # OMP_NUM_THREADS: what a Ray worker was given (Ray sets it to the worker's CPUs)
+        threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count()
+        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads,
                          seed=seed, flash_attn=True, verbose=False)
         self.lock = threading.Lock()
 

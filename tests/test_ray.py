@@ -98,3 +98,51 @@ def test_sharded_index_answers_like_the_single_index(local_ray, catalog, index_d
     again.reshard(0)
     assert again.shards == 0 and len(again) == len(catalog.products)
     assert ids(again.search(index.vector(kept), 10, exact=True)) == ids(index.search(index.vector(kept), 10))
+
+
+def test_served_api_answers_any_turn_from_any_replica(local_ray, index_dir, searcher):
+    """The API on Ray Serve with two replicas: the tools answer like the app's (filters hold, an
+    unknown product is refused by name), and a conversation goes on whichever replica answers
+    each turn (the state lives in the Conversations deployment, not in a replica)."""
+    import socket
+
+    import httpx
+    from ray import serve
+
+    from ui.serve import application
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(application(str(index_dir), replicas=2, cpus=0.5, planner="parser"),
+              name="assistant", route_prefix="/")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+            found = http.get("/search", params={"query": "shirt", "k": 4, "gender": "Men"})
+            assert found.status_code == 200 and len(found.json()) == 4
+            assert {searcher.index.product(p["id"]).gender for p in found.json()} == {"Men"}
+            refused = http.get("/similar", params={"product_id": "no-such-id"})
+            assert refused.status_code == 400 and "no-such-id" in refused.json()["detail"]
+
+            first = http.post("/chat", json={"message": "show me tshirts for men"})
+            assert first.status_code == 200, first.text
+            first = first.json()
+            session, shown = first["session"], [p["id"] for p in first["products"]]
+            assert shown and {searcher.index.product(i).article_type for i in shown} == {"Tshirts"}
+            replicas = set()
+            for _ in range(20):          # "the first one" needs the last turn's products
+                turn = http.post("/chat", json={"message": "more like the first one",
+                                                "session": session})
+                answer = turn.json()
+                assert turn.status_code == 200 and answer["session"] == session, answer
+                assert answer["products"] and shown[0] not in [p["id"] for p in answer["products"]]
+                shown = [p["id"] for p in answer["products"]]
+                replicas.add(turn.headers["X-Replica"])
+                if len(replicas) == 2:
+                    break
+            assert len(replicas) == 2, "every turn went to one replica"
+            unknown = http.post("/chat", json={"message": "hello", "session": "forged"}).json()
+            assert unknown["session"] != "forged"          # a client never picks a token
+    finally:
+        serve.shutdown()

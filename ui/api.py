@@ -5,6 +5,7 @@ id, and the arguments are checked like the chat's tool calls (unknown ids or cat
 refused by name)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import gradio as gr
@@ -42,8 +43,9 @@ def _known(res, product_id: str) -> str:
     return product_id
 
 
-def register(res) -> None:
-    """Add the tools to the ``gr.Blocks`` being built (inside its ``with`` block)."""
+def tools(res) -> list[Callable]:
+    """The tools over ``res``'s index, as plain functions (type hints and docstrings are their
+    schema); a refused call raises ``gr.Error`` with the reason."""
 
     def search(query: str, k: int = 6, gender: str = "", colour: str = "", article_type: str = "",
                price_max: float = 0) -> list[dict]:
@@ -137,6 +139,11 @@ def register(res) -> None:
         return {"product": _product(card), "explanation": card.explanation,
                 "source": card.explanation_source, "evidence": evidence}
 
-    for tool in (search, similar, refine, complete_the_look, explain):
-        gr.api(tool, api_name=tool.__name__, concurrency_id="explanations" if tool is explain
-               else "chat")
+    return [search, similar, refine, complete_the_look, explain]
+
+
+def register(res) -> None:
+    """Add the tools to the ``gr.Blocks`` being built (inside its ``with`` block)."""
+    for tool in tools(res):
+        gr.api(tool, api_name=tool.__name__, concurrency_id="explanations" if
+               tool.__name__ == "explain" else "chat")

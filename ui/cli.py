@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ui", description=__doc__)
     p.add_argument("--index", help="index folder (default: the demo index)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=int, default=None, help="default 7860 (8000 with --ray-serve)")
     p.add_argument("--root-path", default=None, help="URL prefix when served behind a proxy")
     p.add_argument("--ratings", default=None, help=f"SQLite file of analyst ratings and shoppers' "
                                                    f"thumbs (default: FASHION_RATINGS or {default_path()})")
@@ -36,7 +36,20 @@ def main(argv: list[str] | None = None) -> int:
                    help="how a chat turn is understood (see `python -m agent --help`)")
     p.add_argument("--demo", action="store_true",
                    help="print a short scripted conversation before serving")
+    p.add_argument("--ray-serve", action="store_true",
+                   help="serve the tools and the chat as an HTTP API on Ray Serve instead of the "
+                        "browser app (FASHION_RAY_ADDRESS or --address names the cluster)")
+    p.add_argument("--replicas", type=int, default=2, help="with --ray-serve: API replicas")
+    p.add_argument("--cpus", type=float, default=1.0, help="with --ray-serve: CPUs per replica")
+    p.add_argument("--gpus", type=float, default=0.0, help="with --ray-serve: GPUs per replica")
+    p.add_argument("--address", default=None, help="with --ray-serve: the Ray cluster's address")
     args = p.parse_args(argv)
+    if args.ray_serve:
+        from .serve import run
+
+        run(args.index, args.host, args.port or 8000, args.replicas,
+            args.cpus, args.gpus, args.planner, args.address)
+        return 0
     from agent import ShoppingAgent
 
     from .server import launch, resources
@@ -45,5 +58,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo:
         demo_conversation(ShoppingAgent(res.searcher, args.planner, "template",
                                         explainer=res.explainer))
-    launch(res, args.host, args.port, args.root_path)
+    launch(res, args.host, args.port or 7860, args.root_path)
     return 0
