@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 
+from explain.background import BACKGROUND
 from explain.evidence import Explainer, Query
 from explain.llm import LocalLLM, get_llm
 from explain.writer import ExplanationWriter, Grounding, template_explanation
@@ -78,14 +79,19 @@ class CardMaker:
                   shown: Sequence[str] = ()) -> Card:
         """The full evidence of why ``product_id`` answers ``query`` (heat-map, word weights, how
         it differs from the others ``shown`` with it, if it is among them) and an explanation
-        written from it."""
+        written from it; worked out on the background thread (``explain.background``), at a
+        lower CPU priority than searches and chat turns."""
+        return BACKGROUND.run(self._explained, product_id, query, score, shown,
+                              self._sinks.get(threading.get_ident()))
+
+    def _explained(self, product_id: str, query: Query, score: float | None, shown: Sequence[str],
+                   sink: Callable[[tuple[str, object]], None] | None) -> Card:
         index = self.searcher.index
         p = index.product(product_id)
         others = [index.product(i) for i in shown] if product_id in shown else []
         ev = self.explainer(query, SearchResult(p.id, score, p.title, p), others=others)
         png = ev.heatmap.overlay_png(open_rgb(p.image_path)[0]) if ev.heatmap is not None else None
         if self.explanations == "llm":
-            sink = self._sinks.get(threading.get_ident())
             written = None
             with closing(self.writer.stream(ev)) as events:     # a sink that raises frees the model
                 for kind, payload in events:

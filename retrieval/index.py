@@ -172,6 +172,7 @@ class ProductIndex:
         self.meta: dict = {}
         self.next_key = 0
         self._matrix: np.ndarray | None = None  # fused vectors by row, for exact search
+        self._facets: dict[tuple, list[tuple]] = {}   # facet_counts by columns
         self.folder: Path | None = None        # where it was loaded from or last saved
         self.generation: Path | None = None
 
@@ -248,9 +249,11 @@ class ProductIndex:
         unknown = [c for c in columns if c not in COLUMNS]
         if unknown or not columns:
             raise ValueError(f"unknown columns {unknown}; choose from {COLUMNS}")
-        names = ", ".join(columns)
-        return [tuple(r) for r in self.db.execute(
-            f"SELECT {names}, COUNT(*) AS n FROM products GROUP BY {names} ORDER BY n DESC, {names}")]
+        if columns not in self._facets:              # kept until the products change
+            names = ", ".join(columns)
+            self._facets[columns] = [tuple(r) for r in self.db.execute(
+                f"SELECT {names}, COUNT(*) AS n FROM products GROUP BY {names} ORDER BY n DESC, {names}")]
+        return self._facets[columns]
 
     def embedding(self, product_id: str) -> tuple[np.ndarray, np.ndarray, bool, bool]:
         """Shared-space (image, text, has_image, has_text) of one product."""
@@ -301,7 +304,7 @@ class ProductIndex:
                                    np.concatenate([e.has_image, emb.has_image]),
                                    np.concatenate([e.has_text, emb.has_text]))
         self.keys = np.concatenate([self.keys, keys])
-        self._matrix = None
+        self._matrix, self._facets = None, {}
 
     def remove(self, product_ids: Sequence[str]) -> None:
         keys = [self.key_of(pid) for pid in product_ids]
@@ -311,7 +314,7 @@ class ProductIndex:
         keep = ~np.isin(self.keys, keys)
         self.keys = self.keys[keep]
         self.embeddings = self.embeddings.subset(keep)
-        self._matrix = None
+        self._matrix, self._facets = None, {}
 
     # -- search -----------------------------------------------------------------------------
     def allowed_keys(self, filters: Filters | None) -> np.ndarray | None:

@@ -327,6 +327,34 @@ def test_demo_api_mcp_and_bad_uploads(index_dir, tmp_path):
     assert not explained.isError and "Backpacks" in explained.content[0].text
 
 
+def test_explanations_in_flight_do_not_hold_up_searches(index_dir, tmp_path):
+    """Five shoppers ask "why the first one?" at once (heat-maps and the LLM, worked out one at a
+    time in the background); while they are in flight, another shopper's search and chat turn
+    are answered before the first explanation is done, and every explanation still arrives."""
+    from gradio_client import Client
+    from gradio_client.utils import Status
+
+    server = Server(["ui", "--index", str(index_dir), "--ratings", str(tmp_path / "r.sqlite")])
+    try:
+        client = Client(server.url, verbose=False)
+        tokens = [client.predict("show me backpacks", None, None, api_name="/chat")[11]
+                  for _ in range(5)]
+        whys = [client.submit("why the first one?", None, token, api_name="/chat") for token in tokens]
+        while not all(job.status().code in (Status.IN_QUEUE, Status.PROCESSING, Status.ITERATING,
+                                            Status.PROGRESS, Status.FINISHED) for job in whys):
+            time.sleep(0.05)                                 # every explanation is with the app
+        found = client.predict("black backpack", 3, api_name="/search")
+        out = client.predict("show me watches", None, None, api_name="/chat")
+        assert not any(job.done() for job in whys), "a search waited for an explanation"
+        assert len(found) == 3 and out[0][-1]["content"][0]["text"].startswith("Here are")
+        for job in whys:
+            answer = job.result(timeout=600)
+            said = answer[0][-1]["content"][0]["text"]
+            assert said and not said.startswith("Sorry") and answer[3], said   # text and heat-map
+    finally:
+        server.stop()
+
+
 async def mcp_session(url: str, product_id: str) -> tuple[dict, list]:
     """List the tools and call a few, as an MCP client (Claude Desktop, an agent) would."""
     from mcp import ClientSession

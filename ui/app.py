@@ -2,8 +2,10 @@
 
 One searcher, explainer and LLM are shared by all sessions; each shopper's conversation lives on
 the server (``Sessions``) under a token kept in the browser's local storage, so it survives a page
-reload. Explanations (attributions, LLM) run in their own concurrency group, so they never hold up
-other users' searches, and a shopper can stop one while it is written.
+reload. Explanations (heat-maps, attributions, the LLM) are worked out one at a time on a
+background thread at a lower CPU priority (``explain.background``); a turn waiting for one holds
+no CPU, so chat turns and searches have no queue limit of their own (Gradio's worker threads bound
+them) and never wait behind explanations. A shopper can stop an explanation while it is written.
 """
 from __future__ import annotations
 
@@ -30,7 +32,6 @@ from .uploads import UploadError, check_upload
 from .views import gallery, heatmap_image, need_chips, product_markdown, weighted_words, why_markdown
 
 ANY = "Any"
-SEARCH_CONCURRENCY = 4          # chat turns and searches served at once
 HEAVY = "explanations"          # concurrency group of "why?" and the analyst's sampling
 SESSION_KEY = "fashion-assistant-session"       # the browser's local storage key of the token
 log = logging.getLogger(__name__)
@@ -81,12 +82,19 @@ def _outputs(session: Session, cards: list[Card] | None = None, why: Card | None
     f = {k: v for k, v in filters.items() if not isinstance(v, list)}  # one value each
     chips = list(need_chips(filters).values())
     return (session.history, gallery(cards) if cards else gr.update(),
-            [c.to_json() for c in cards] if cards else gr.update(),
+            [_listed(c) for c in cards] if cards else gr.update(),
             heatmap_image(why) if why else gr.update(), weighted_words(why) if why else gr.update(),
             why_markdown(why) if why else gr.update(),
             f.get("gender", ANY), f.get("colour", ANY), f.get("article_type", ANY), f.get("price_max"),
             gr.update(choices=chips, value=chips, visible=bool(chips)), session.token,
             gr.update(value=busy, visible=bool(busy)), gr.update(visible=bool(busy)))
+
+
+def _listed(card: Card) -> dict:
+    """What the page keeps of a listed product (for clicks; API clients read it too): small, since
+    Gradio walks every output of every update looking for files."""
+    return {"id": card.id, "title": card.title, "price": card.price, "score": card.score,
+            "why": card.explanation}
 
 
 def _answered(res: Resources, session: Session, answer: Answer, slot: int, prefix: str = "") -> None:
@@ -367,8 +375,7 @@ def build_app(res: Resources) -> gr.Blocks:
             clear = {"fn": lambda: ("", None), "inputs": None, "outputs": [text, photo],
                      "api_visibility": "private"}
             send.click(respond, [text, photo, token], outs, api_name="chat",
-                       api_visibility="undocumented", concurrency_id="chat",   # not an MCP tool
-                       concurrency_limit=SEARCH_CONCURRENCY).then(**clear)
+                       api_visibility="undocumented", concurrency_id="chat").then(**clear)
             text.submit(respond, [text, photo, token], outs, api_visibility="private",
                         concurrency_id="chat").then(**clear)
 
@@ -403,8 +410,7 @@ def build_app(res: Resources) -> gr.Blocks:
                                             (look, "what goes with #{n}?", "chat"),
                                             (why, "why #{n}?", HEAVY)):
                 button.click(canned(template), [selected, token], outs, api_visibility="private",
-                             concurrency_id=group, concurrency_limit=1 if group == HEAVY else
-                             SEARCH_CONCURRENCY)
+                             concurrency_id=group, concurrency_limit=1 if group == HEAVY else None)
 
         with gr.Tab("Analyst review", id="analyst"):
             with gr.Row():
@@ -495,6 +501,11 @@ def build_app(res: Resources) -> gr.Blocks:
             except (TypeError, ValueError) as exc:
                 raise gr.Error(str(exc)) from None
 
+        def ping() -> str:
+            """"ok": the app answers (a liveness probe, and the floor of any call's latency)."""
+            return "ok"
+
         api.register(res)
         gr.api(rate, api_name="rate", api_visibility="undocumented")   # analysts' tools, not MCP
+        gr.api(ping, api_name="ping", api_visibility="undocumented")
     return app

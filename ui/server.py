@@ -2,6 +2,7 @@
 FastAPI site (the embedding API), or launching it on its own (``python -m ui``)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gradio as gr
@@ -16,6 +17,7 @@ from retrieval.settings import DEFAULT_PLANNER, REPO_ROOT
 from .app import CSS, Resources, build_app
 
 MAX_UPLOAD = "10mb"
+ANALYTICS_EVERY = 1000
 
 
 def resources(index: str | Path | None = None, ratings: str | Path | None = None,
@@ -34,12 +36,20 @@ def allowed(res: Resources) -> list[str]:
     return [res.image_root] if res.image_root else []
 
 
+def _queued(res: Resources) -> gr.Blocks:
+    """The app with its queue. Gradio summarises its queue's last 10,000 events (a pandas
+    group-by) after every event unless told otherwise; nothing here reads that summary, so it is
+    refreshed every ``ANALYTICS_EVERY`` events instead."""
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(ANALYTICS_EVERY))
+    return build_app(res).queue(default_concurrency_limit=None)
+
+
 def mount(site: FastAPI, path: str = "/assistant", index: str | Path | None = None,
           ratings: str | Path | None = None) -> FastAPI:
     """Mount the app into an existing FastAPI ``site`` at ``path`` (Gradio's mounting API);
     returns the site."""
     res = resources(index, ratings)
-    app = build_app(res).queue(default_concurrency_limit=None)
+    app = _queued(res)
     return gr.mount_gradio_app(site, app, path=path, allowed_paths=allowed(res),
                                max_file_size=MAX_UPLOAD, css=CSS, mcp_server=True)
 
@@ -48,7 +58,7 @@ def launch(res: Resources, host: str = "127.0.0.1", port: int = 7860,
            root_path: str | None = None) -> None:
     """Serve the app on its own until interrupted (Ctrl-C); its tools are also an MCP server at
     ``/gradio_api/mcp/``."""
-    app = build_app(res).queue(default_concurrency_limit=None)
+    app = _queued(res)
     app.launch(server_name=host, server_port=port, root_path=root_path, css=CSS, mcp_server=True,
                allowed_paths=allowed(res), max_file_size=MAX_UPLOAD, footer_links=["api"],
                prevent_thread_lock=True, quiet=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from safetensors.torch import save_file
 CHECKPOINT_FILE = "open_clip_model.safetensors"
 OPEN_CLIP_CONFIG = "open_clip_config.json"
 TOWERS_FILE = "towers.json"
+QUERY_TEXTS = 4          # text-tower calls of at most this many texts are queries (their features kept)
+TEXT_CACHE = 4096        # query texts whose features are kept, least recently used dropped
 
 
 def short_hash(text: str) -> str:
@@ -83,6 +86,14 @@ class ClipEncoder:
         self.preprocess_cfg = preprocess_cfg
         self.tower_weights = tower_weights
         self.created_with: dict = {}      # create_encoder's arguments: a Ray worker rebuilds from them
+        self._texts: OrderedDict[str, np.ndarray] = OrderedDict()    # query text -> features
+        self._text_lock = threading.Lock()
+
+    def __getstate__(self) -> dict:          # copies (the explainer's) start with no kept texts
+        return {k: v for k, v in self.__dict__.items() if k not in ("_texts", "_text_lock")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _texts=OrderedDict(), _text_lock=threading.Lock())
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -149,8 +160,27 @@ class ClipEncoder:
         """Where the model's weights are (the towers' inputs are moved there)."""
         return next(self.model.parameters()).device
 
-    @torch.no_grad()
     def text_tower(self, texts: Sequence[str]) -> np.ndarray:
+        """Text-tower features of ``texts``. Those of query texts (calls of up to
+        ``QUERY_TEXTS`` texts: a chat turn asks for the same text to understand the turn, search
+        and explain) are kept for the last ``TEXT_CACHE`` distinct texts, when the tower is frozen."""
+        if not self.towers.locked or len(texts) > QUERY_TEXTS:
+            return self._text_tower(texts)
+        with self._text_lock:
+            known = {t: self._texts[t] for t in texts if t in self._texts}
+            for t in known:
+                self._texts.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            known.update(zip(missing, self._text_tower(missing)))
+            with self._text_lock:
+                self._texts.update((t, known[t]) for t in missing)
+                while len(self._texts) > TEXT_CACHE:
+                    self._texts.popitem(last=False)
+        return np.stack([known[t] for t in texts])
+
+    @torch.no_grad()
+    def _text_tower(self, texts: Sequence[str]) -> np.ndarray:
         tokens = self.tokenizer(list(texts)).to(self.device)
         if not self.towers.locked:
             return self.model.encode_text(tokens).float().cpu().numpy()
