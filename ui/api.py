@@ -24,7 +24,8 @@ def _agent(res, k: int = 6) -> ShoppingAgent:
                          explainer=res.explainer, k=int(k))
 
 
-def _product(card: Card) -> dict:
+def product_json(card: Card) -> dict:
+    """A listed product as the tools (and the chat's hidden card list) return it."""
     return {"id": card.id, "title": card.title, "score": None if card.score is None else
             round(card.score, 4), "price": card.price, "image": card.image,
             "why": card.explanation}
@@ -34,7 +35,7 @@ def _listed(answer: Answer) -> list[dict]:
     failed = [t.error for t in answer.trace.tools if not t.ok]
     if failed:
         raise gr.Error(failed[0])
-    return [_product(c) for c in answer.cards]
+    return [product_json(c) for c in answer.cards]
 
 
 def _known(res, product_id: str) -> str:
@@ -136,7 +137,7 @@ def tools(res) -> list[Callable]:
         agent.cards.explanations = written_by
         card = agent.cards.explained(product_id, Query("text", query.strip()), None)
         evidence = {k: v for k, v in card.evidence.items() if k != "heatmap"}
-        return {"product": _product(card), "explanation": card.explanation,
+        return {"product": product_json(card), "explanation": card.explanation,
                 "source": card.explanation_source, "evidence": evidence}
 
     return [search, similar, refine, complete_the_look, explain]

@@ -82,19 +82,13 @@ def _outputs(session: Session, cards: list[Card] | None = None, why: Card | None
     f = {k: v for k, v in filters.items() if not isinstance(v, list)}  # one value each
     chips = list(need_chips(filters).values())
     return (session.history, gallery(cards) if cards else gr.update(),
-            [_listed(c) for c in cards] if cards else gr.update(),
+            [api.product_json(c) for c in cards] if cards else gr.update(),   # small: Gradio
+            # walks every output of every update looking for files
             heatmap_image(why) if why else gr.update(), weighted_words(why) if why else gr.update(),
             why_markdown(why) if why else gr.update(),
             f.get("gender", ANY), f.get("colour", ANY), f.get("article_type", ANY), f.get("price_max"),
             gr.update(choices=chips, value=chips, visible=bool(chips)), session.token,
             gr.update(value=busy, visible=bool(busy)), gr.update(visible=bool(busy)))
-
-
-def _listed(card: Card) -> dict:
-    """What the page keeps of a listed product (for clicks; API clients read it too): small, since
-    Gradio walks every output of every update looking for files."""
-    return {"id": card.id, "title": card.title, "price": card.price, "score": card.score,
-            "why": card.explanation}
 
 
 def _answered(res: Resources, session: Session, answer: Answer, slot: int, prefix: str = "") -> None:
@@ -375,7 +369,7 @@ def build_app(res: Resources) -> gr.Blocks:
             clear = {"fn": lambda: ("", None), "inputs": None, "outputs": [text, photo],
                      "api_visibility": "private"}
             send.click(respond, [text, photo, token], outs, api_name="chat",
-                       api_visibility="undocumented", concurrency_id="chat").then(**clear)
+                       api_visibility="undocumented", concurrency_id="chat").then(**clear)  # not MCP
             text.submit(respond, [text, photo, token], outs, api_visibility="private",
                         concurrency_id="chat").then(**clear)
 

@@ -82,14 +82,15 @@ def backends(vectors: np.ndarray, queries: np.ndarray, label: str) -> tuple[list
         rows.append([label, name, f"{n / build_s:,.0f}" if build_s else "-",
                      f"{mem_mb:,.0f}", f"{lat['p50']:.3f}", f"{lat['p99']:.3f}", f"{recall:.4f}"])
 
-    start = time.perf_counter()
-    index = Index(ndim=dim, metric=MetricKind.Cos, dtype="f32", connectivity=CONNECTIVITY,
-                  expansion_add=EF_ADD, expansion_search=EF_SEARCH)
-    index.add(np.arange(n), vectors, log=f"USearch HNSW ({label})" if n >= 100_000 else False)
-    build = time.perf_counter() - start
-    record("USearch HNSW", build, index.memory_usage / 2**20,
-           lambda q, index=index: index.search(q[0], K).keys)
-    del index
+    # The index's metric (inner product on unit vectors), and USearch's cos metric it replaced
+    for name, metric in (("USearch HNSW", MetricKind.IP), ("USearch HNSW, cos metric", MetricKind.Cos)):
+        start = time.perf_counter()
+        index = Index(ndim=dim, metric=metric, dtype="f32", connectivity=CONNECTIVITY,
+                      expansion_add=EF_ADD, expansion_search=EF_SEARCH)
+        index.add(np.arange(n), vectors, log=f"{name} ({label})" if n >= 100_000 else False)
+        build = time.perf_counter() - start
+        record(name, build, index.memory_usage / 2**20, lambda q, index=index: index.search(q[0], K).keys)
+        del index
 
     start = time.perf_counter()
     fidx = faiss.IndexHNSWFlat(dim, CONNECTIVITY, faiss.METRIC_INNER_PRODUCT)
@@ -138,8 +139,11 @@ def run(ctx: Context) -> SuiteResult:
     # Query latency by kind, end to end (encoding included), against the catalogue index.
     rows = ctx.query_rows(200)
     photos = [open_rgb(products[r].image_path)[0] for r in rows[:50]]
+    titles = [products[r].title for r in rows[:100]]       # texts no query has used: encoded
     kinds = {
         "text": timed_ms(lambda i: index.search(
+            fusion.query(encoder.encode_texts([titles[i]]))[0], K), len(titles)),
+        "text, repeated": timed_ms(lambda i: index.search(      # a query text seen before: kept
             fusion.query(encoder.encode_texts([TEXT_QUERIES[i % len(TEXT_QUERIES)]]))[0], K), 100),
         "photo": timed_ms(lambda i: index.search(
             fusion.query(encoder.encode_images([photos[i]]))[0], K), len(photos)),
