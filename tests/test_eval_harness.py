@@ -147,8 +147,11 @@ def test_load_suite_serves_concurrent_sessions_without_errors(tmp_path, myntra, 
     assert suite["config"]["sessions"] >= 20
     assert m["errors"] == 0, m["error examples"]
     assert m["search"]["requests"] == 2 * suite["config"]["sessions"]
-    for kind in ("chat: search", "chat: filter", "chat: similar", "chat: why", "search"):
+    for kind in ("chat: search", "chat: filter", "chat: similar", "chat: why (LLM)", "search",
+                 "photos", "ping"):
         assert m[kind]["under load"]["p95"] >= m[kind]["under load"]["p50"] > 0
+        assert m[kind]["first chunk under load"]["p50"] <= m[kind]["under load"]["p50"]
+    assert m["floor (ping alone, s)"] > 0 and m["agent's own turn (s)"]["p50"] > 0
 
 
 def test_encoder_suites_compare_architectures_on_held_out_queries(tmp_path, myntra):
