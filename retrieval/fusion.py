@@ -25,7 +25,8 @@ from .products import Product
 FUSION_FILE = "fusion.npz"
 
 
-def _normalize(x: np.ndarray) -> np.ndarray:
+def unit(x: np.ndarray) -> np.ndarray:
+    """``x``'s rows at unit length (a zero row stays zero): their inner product is the cosine."""
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
@@ -78,7 +79,7 @@ class WeightedFusion(Fusion):
     name = "weighted"
 
     def combine(self, image: np.ndarray, text: np.ndarray) -> np.ndarray:
-        return _normalize(self.alpha * image + (1 - self.alpha) * text).astype(np.float32)
+        return unit(self.alpha * image + (1 - self.alpha) * text).astype(np.float32)
 
 
 class ConcatFusion(Fusion):
@@ -99,7 +100,7 @@ class ConcatFusion(Fusion):
         return 2 * shared_dim
 
     def _standard(self, x: np.ndarray, key: str) -> np.ndarray:
-        return _normalize((x - self.stats[key + "_mean"]) / self.stats[key + "_std"])
+        return unit((x - self.stats[key + "_mean"]) / self.stats[key + "_std"])
 
     def combine(self, image: np.ndarray, text: np.ndarray) -> np.ndarray:
         return np.concatenate([np.sqrt(self.alpha) * self._standard(image, "image"),
@@ -163,7 +164,7 @@ class ProjectionFusion(ConcatFusion):
 
     def combine(self, image: np.ndarray, text: np.ndarray) -> np.ndarray:
         x = np.concatenate([self._standard(image, "image"), self._standard(text, "text")], 1)
-        return _normalize(x @ self.weight.T).astype(np.float32)
+        return unit(x @ self.weight.T).astype(np.float32)
 
     def state(self) -> dict:
         return {**super().state(), "out_dim": self.out_dim, "weight": self.weight.tolist()}

@@ -34,7 +34,7 @@ from usearch.index import Index, MetricKind
 from usearch.index import search as exact_search
 
 from .embed import Features
-from .fusion import FUSION_FILE, Fusion, load_fusion
+from .fusion import FUSION_FILE, Fusion, load_fusion, unit
 from .locks import writer_lock
 from .products import Product
 
@@ -57,12 +57,6 @@ CREATE INDEX products_colour ON products(colour COLLATE NOCASE);
 CREATE INDEX products_article_type ON products(article_type COLLATE NOCASE);
 CREATE INDEX products_price ON products(price);
 """
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    """``x``'s rows at unit length (a zero row stays zero): their inner product is the cosine."""
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 class IndexConflict(RuntimeError):

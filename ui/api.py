@@ -31,6 +31,11 @@ def product_json(card: Card) -> dict:
             "why": card.explanation}
 
 
+def plain_evidence(evidence: dict) -> dict:
+    """A card's evidence without its heat-map image (the rest is JSON)."""
+    return {k: v for k, v in evidence.items() if k != "heatmap"}
+
+
 def _listed(answer: Answer) -> list[dict]:
     failed = [t.error for t in answer.trace.tools if not t.ok]
     if failed:
@@ -136,9 +141,8 @@ def tools(res) -> list[Callable]:
         agent = _agent(res)
         agent.cards.explanations = written_by
         card = agent.cards.explained(product_id, Query("text", query.strip()), None)
-        evidence = {k: v for k, v in card.evidence.items() if k != "heatmap"}
         return {"product": product_json(card), "explanation": card.explanation,
-                "source": card.explanation_source, "evidence": evidence}
+                "source": card.explanation_source, "evidence": plain_evidence(card.evidence)}
 
     return [search, similar, refine, complete_the_look, explain]
 

@@ -77,10 +77,6 @@ class Conversations:
             return True
 
 
-def _json_card(card: dict) -> dict:
-    return {**card, "evidence": {k: v for k, v in card["evidence"].items() if k != "heatmap"}}
-
-
 @serve.deployment
 @serve.ingress()
 class AssistantAPI:
@@ -126,7 +122,8 @@ class AssistantAPI:
         if not self.conversations.put.remote(token, version, agent.state).result():
             raise HTTPException(409, "another turn of this conversation was answered meanwhile: "
                                      "send the message again")
-        return {"session": token, **answer, "products": [_json_card(c) for c in answer["products"]]}
+        return {"session": token, **answer, "products": [{**c, "evidence": api.plain_evidence(c["evidence"])}
+                                                   for c in answer["products"]]}
 
 
 def application(index: str, replicas: int = 2, cpus: float = 1.0, gpus: float = 0.0,
