@@ -1,11 +1,16 @@
 """The offline default encoder: packaged towers, locked, saved as an open_clip checkpoint."""
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import open_clip
 import torch
 
 from retrieval.cache import FeatureCache
+from retrieval.coalesce import Coalescer
 from retrieval.embed import tower_features
 from retrieval.encoders import create_encoder
 from retrieval.ingest import open_rgb
@@ -140,3 +145,38 @@ def test_photos_encoded_in_parallel_threads_get_their_own_maps(encoder, catalog)
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda im: encoder.encode_images([im])[0], images * 4))
     assert all(np.allclose(v, alone[i % 8], atol=1e-5) for i, v in enumerate(together))
+
+
+def test_query_texts_that_arrive_together_go_through_the_tower_together(encoder):
+    """While one query's text is in the tower, the texts of the queries arriving meanwhile wait
+    and then go through it as one batch, each distinct text once, each caller getting its own."""
+    batches, running, release = [], threading.Event(), threading.Event()
+
+    def tower(texts):
+        batches.append(sorted(texts))
+        if len(batches) == 1:
+            running.set()
+            release.wait(30)
+        return encoder.text_tower(texts)
+
+    together = Coalescer(tower)
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(together, ["linen kurta"])
+        running.wait(30)
+        rest = [pool.submit(together, [t]) for t in ("navy shirt", "red dress", "navy shirt")]
+        while together.waiting < 3:
+            time.sleep(0.01)
+        release.set()
+        got = [first.result(30), *(f.result(30) for f in rest)]
+    assert batches == [["linen kurta"], ["navy shirt", "red dress"]]
+    for text, rows in zip(("linen kurta", "navy shirt", "red dress", "navy shirt"), got):
+        assert rows.shape == (1, encoder.text_tower([text]).shape[1])
+        assert np.allclose(rows[0], encoder.text_tower([text])[0], atol=1e-5)
+
+
+def test_concurrent_queries_get_the_features_each_text_gets_alone(encoder):
+    texts = [f"{colour} {kind}" for colour in ("teal", "maroon", "beige") for kind in ("sandals", "kurti")]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda t: encoder.text_tower([t])[0], texts))
+    direct = encoder.text_tower(texts)          # more texts than a query: straight through the tower
+    assert np.allclose(np.stack(together), direct, atol=1e-5)

@@ -39,8 +39,10 @@ def allowed(res: Resources) -> list[str]:
 def _queued(res: Resources) -> gr.Blocks:
     """The app with its queue. Gradio summarises its queue's last 10,000 events (a pandas
     group-by) after every event unless told otherwise; nothing here reads that summary, so it is
-    refreshed every ``ANALYTICS_EVERY`` events instead."""
+    refreshed every ``ANALYTICS_EVERY`` events instead. The catalogue's photos are static files:
+    served from where they are, not hashed and copied into Gradio's cache for every answer."""
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(ANALYTICS_EVERY))
+    gr.set_static_paths(allowed(res))
     return build_app(res).queue(default_concurrency_limit=None)
 
 

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import save_file
 
+from ..coalesce import Coalescer
+
 CHECKPOINT_FILE = "open_clip_model.safetensors"
 OPEN_CLIP_CONFIG = "open_clip_config.json"
 TOWERS_FILE = "towers.json"
@@ -86,14 +88,20 @@ class ClipEncoder:
         self.preprocess_cfg = preprocess_cfg
         self.tower_weights = tower_weights
         self.created_with: dict = {}      # create_encoder's arguments: a Ray worker rebuilds from them
+        self._query_state()
+
+    def _query_state(self) -> None:
+        """What query texts share: their kept features, and one tower pass for concurrent ones."""
         self._texts: OrderedDict[str, np.ndarray] = OrderedDict()    # query text -> features
         self._text_lock = threading.Lock()
+        self._query_texts = Coalescer(self._text_tower)
 
     def __getstate__(self) -> dict:          # copies (the explainer's) start with no kept texts
-        return {k: v for k, v in self.__dict__.items() if k not in ("_texts", "_text_lock")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_texts", "_text_lock", "_query_texts")}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state, _texts=OrderedDict(), _text_lock=threading.Lock())
+        self.__dict__.update(state)
+        self._query_state()
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -163,7 +171,8 @@ class ClipEncoder:
     def text_tower(self, texts: Sequence[str]) -> np.ndarray:
         """Text-tower features of ``texts``. Those of query texts (calls of up to
         ``QUERY_TEXTS`` texts: a chat turn asks for the same text to understand the turn, search
-        and explain) are kept for the last ``TEXT_CACHE`` distinct texts, when the tower is frozen."""
+        and explain) are kept for the last ``TEXT_CACHE`` distinct texts, when the tower is frozen;
+        new query texts of concurrent calls go through the tower together (``Coalescer``)."""
         if not self.towers.locked or len(texts) > QUERY_TEXTS:
             return self._text_tower(texts)
         with self._text_lock:
@@ -172,7 +181,7 @@ class ClipEncoder:
                 self._texts.move_to_end(t)
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
-            known.update(zip(missing, self._text_tower(missing)))
+            known.update(zip(missing, self._query_texts(missing)))
             with self._text_lock:
                 self._texts.update((t, known[t]) for t in missing)
                 while len(self._texts) > TEXT_CACHE:
