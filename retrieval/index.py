@@ -47,6 +47,8 @@ OWN_FILES = ("vectors.usearch", "catalog.sqlite", "embeddings.npz", "manifest.js
 EXACT_LIMIT = 20_000
 EXACT_SHARE = 0.05
 
+
+
 COLUMNS = ("id", "title", "gender", "category", "subcategory", "article_type", "colour", "season",
            "usage", "year", "brand", "price", "image_path")
 SCHEMA = f"""
@@ -148,6 +150,26 @@ class SearchResult:
 def _product_row(key: int, p: Product) -> tuple:
     return (key, *[getattr(p, c) for c in COLUMNS], int(p.has_image), int(p.has_text),
             p.facts.lower(), json.dumps(p.to_dict()))
+
+def exact_for(allowed: int, n: int) -> bool:
+    """Whether a filter keeping ``allowed`` of ``n`` rows is answered by exact search over them."""
+    return allowed <= EXACT_LIMIT or allowed < EXACT_SHARE * n
+
+
+def overfetched(search, n: int, vector: np.ndarray, count: int,
+                allowed: set | None = None) -> list[tuple[int, float]]:
+    """(key, inner product) of the top ``count`` HNSW hits among ``allowed`` keys (None: all):
+    ``search(vector, fetch)`` asked for enough hits that ``count`` pass at the filter's share of
+    the ``n`` rows, twice as many until they do."""
+    share = 1.0 if allowed is None else len(allowed) / n
+    fetch = min(n, math.ceil(count / max(share, 1e-9) * 1.2) + 8)
+    while True:
+        hits = [(int(m.key), 1.0 - float(m.distance)) for m in search(vector, fetch)
+                if allowed is None or int(m.key) in allowed]
+        if len(hits) >= count or fetch >= n:
+            return hits
+        fetch = min(n, fetch * 2)
+
 
 
 class ProductIndex:
@@ -340,13 +362,12 @@ class ProductIndex:
         if n == 0 or (allowed is not None and len(allowed) == 0):
             return []
         want = k + len(excluded)
-        if exact or (allowed is not None and (len(allowed) <= EXACT_LIMIT or
-                                              len(allowed) < EXACT_SHARE * n)):
+        if exact or (allowed is not None and exact_for(len(allowed), n)):
             keys = allowed if allowed is not None else self.keys
             hits = self._exact(vector, keys, want)
         else:
-            hits = self._hnsw(vector, want, None if allowed is None else set(allowed.tolist()),
-                              1.0 if allowed is None else len(allowed) / n)
+            hits = overfetched(self.hnsw.search, n, vector, want,
+                               None if allowed is None else set(allowed.tolist()))
         hits = [(key, score) for key, score in hits if key not in excluded][:k]
         return self.results([key for key, _ in hits], [score for _, score in hits])
 
@@ -364,16 +385,6 @@ class ProductIndex:
         vectors = matrix if len(keys) == len(self.keys) else matrix[np.searchsorted(self.keys, keys)]
         matches = exact_search(vectors, vector, min(count, len(keys)), MetricKind.Cos, exact=True)
         return [(int(keys[m.key]), 1.0 - float(m.distance)) for m in matches]
-
-    def _hnsw(self, vector, count: int, allowed: set | None, share: float):
-        fetch = min(len(self), math.ceil(count / max(share, 1e-9) * 1.2) + 8)
-        while True:
-            matches = self.hnsw.search(vector, fetch)
-            hits = [(int(m.key), 1.0 - float(m.distance)) for m in matches
-                    if allowed is None or int(m.key) in allowed]
-            if len(hits) >= count or fetch >= len(self):
-                return hits
-            fetch = min(len(self), fetch * 2)
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, folder: str | Path, parts: Sequence[Part] = ()) -> Path:

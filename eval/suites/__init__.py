@@ -25,6 +25,7 @@ def registry() -> dict[str, Callable[[Context], SuiteResult]]:
     from . import (
         agent,
         alignment,
+        ann,
         clusters,
         complement,
         composed,
@@ -42,7 +43,7 @@ def registry() -> dict[str, Callable[[Context], SuiteResult]]:
         scale,
     )
 
-    return {"agent": agent.run, "alignment": alignment.run, "clusters": clusters.run,
+    return {"agent": agent.run, "alignment": alignment.run, "ann": ann.run, "clusters": clusters.run,
             "complement": complement.run, "composed": composed.run, "cost": cost.run,
             "dialogue": dialogue.run, "explanations": explanations.run,
             "faithfulness": faithfulness.run,
