@@ -47,8 +47,6 @@ OWN_FILES = ("vectors.usearch", "catalog.sqlite", "embeddings.npz", "manifest.js
 EXACT_LIMIT = 20_000
 EXACT_SHARE = 0.05
 
-
-
 COLUMNS = ("id", "title", "gender", "category", "subcategory", "article_type", "colour", "season",
            "usage", "year", "brand", "price", "image_path")
 SCHEMA = f"""
@@ -151,6 +149,7 @@ def _product_row(key: int, p: Product) -> tuple:
     return (key, *[getattr(p, c) for c in COLUMNS], int(p.has_image), int(p.has_text),
             p.facts.lower(), json.dumps(p.to_dict()))
 
+
 def exact_for(allowed: int, n: int) -> bool:
     """Whether a filter keeping ``allowed`` of ``n`` rows is answered by exact search over them."""
     return allowed <= EXACT_LIMIT or allowed < EXACT_SHARE * n
@@ -169,7 +168,6 @@ def overfetched(search, n: int, vector: np.ndarray, count: int,
         if len(hits) >= count or fetch >= n:
             return hits
         fetch = min(n, fetch * 2)
-
 
 
 class ProductIndex:
