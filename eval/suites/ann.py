@@ -32,7 +32,7 @@ from retrieval.index import exact_for, overfetched
 
 from ..context import Context
 from . import SuiteResult
-from .latency import EF_ADD, K, synthetic
+from .latency import EF_ADD, K, recall_at_k, synthetic
 
 EXPANSIONS = (10, 16, 24, 32, 48, 64, 96, 128, 192)
 LEVELS = (0.9, 0.95, 0.99)
@@ -100,7 +100,7 @@ def curves(built: dict[str, Built], queries: np.ndarray, truth: list[set]) -> di
                     fn(q)
                 seconds[name] = min(seconds[name], time.perf_counter() - start)
         for name, fn in search.items():
-            recall = float(np.mean([len(set(map(int, fn(q))) & t) / K for q, t in zip(queries, truth)]))
+            recall = recall_at_k([fn(q) for q in queries], truth)
             out[name]["points"].append({"expansion": ef, "recall@10": recall,
                                         "qps": len(queries) / seconds[name],
                                         "ms": 1000 * seconds[name] / len(queries)})
@@ -117,7 +117,7 @@ def timed(search, queries: np.ndarray, truth: list[set]) -> dict:
         for q in queries:
             search(q)
         seconds = min(seconds, time.perf_counter() - start)
-    recall = float(np.mean([len(set(map(int, f)) & t) / K for f, t in zip(found, truth)]))
+    recall = recall_at_k(found, truth)
     return {"recall@10": recall, "qps": len(queries) / seconds, "ms": 1000 * seconds / len(queries)}
 
 

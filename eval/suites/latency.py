@@ -33,6 +33,11 @@ COMPOSED_MODIFIERS = ("but in black", "in cotton", "cheaper")
 CONNECTIVITY, EF_ADD, EF_SEARCH = 16, 128, 128
 
 
+def recall_at_k(found, truth: list[set]) -> float:
+    """Mean share of each query's exact top ``K`` among the keys found for it."""
+    return float(np.mean([len(set(map(int, f)) & t) / K for f, t in zip(found, truth)]))
+
+
 def timed_ms(fn, n: int) -> np.ndarray:
     times = []
     for i in range(n):
@@ -76,7 +81,7 @@ def backends(vectors: np.ndarray, queries: np.ndarray, label: str) -> tuple[list
             found[i] = search(queries[i:i + 1])
 
         lat = percentiles(timed_ms(one, len(queries)))
-        recall = float(np.mean([len(set(map(int, f)) & t) / K for f, t in zip(found, truth)]))
+        recall = recall_at_k(found, truth)
         results[name] = {"build_s": build_s, "build_items_per_s": n / build_s if build_s else None,
                          "memory_mb": mem_mb, "latency_ms": lat, "recall@10": recall}
         rows.append([label, name, f"{n / build_s:,.0f}" if build_s else "-",

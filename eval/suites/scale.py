@@ -33,7 +33,7 @@ from retrieval.shards import ShardedVectors
 from ..context import Context
 from ..stats import percentiles
 from . import SuiteResult
-from .latency import CONNECTIVITY, EF_ADD, EF_SEARCH, K, synthetic, timed_ms
+from .latency import CONNECTIVITY, EF_ADD, EF_SEARCH, K, recall_at_k, synthetic, timed_ms
 
 SHARDS = (1, 2, 4)
 QUERIES = 200
@@ -97,7 +97,7 @@ def shard_rows(vectors: np.ndarray, queries: np.ndarray) -> dict[str, dict]:
             found[i] = [h.key for h in index.search(queries[i], K)]
 
         latency = percentiles(timed_ms(one, len(queries)))
-        recall = float(np.mean([len(set(f) & t) / K for f, t in zip(found, truth)]))
+        recall = recall_at_k(found, truth)
         out["one index, in process" if not shards else f"{shards} shard{'s' * (shards > 1)} on Ray"] = {
             "shards": shards, "build_s": build, "latency_ms": latency, "recall@10": recall,
             "memory_per_shard_mb": float(np.max(memory)) / 2**20, "memory_mb": float(np.sum(memory)) / 2**20}
