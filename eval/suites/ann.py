@@ -32,7 +32,7 @@ from retrieval.index import exact_for, overfetched
 
 from ..context import Context
 from . import SuiteResult
-from .latency import EF_ADD, K, recall_at_k, synthetic
+from .latency import EF_ADD, K, recall_at_k, synthetic, truth_of
 
 EXPANSIONS = (10, 16, 24, 32, 48, 64, 96, 128, 192)
 LEVELS = (0.9, 0.95, 0.99)
@@ -40,12 +40,6 @@ SELECTIVITY = (0.01, 0.10)
 QUERIES = 300
 PASSES = 3
 FILTERED_EXPANSION = 128          # what the product index searches with
-
-
-def truth_of(vectors: np.ndarray, queries: np.ndarray, keys: np.ndarray | None = None) -> list[set]:
-    data = vectors if keys is None else vectors[keys]
-    found = exact_search(data, queries, K, MetricKind.IP, exact=True).keys
-    return [set((r if keys is None else keys[r]).tolist()) for r in found]
 
 
 @dataclass

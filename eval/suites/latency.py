@@ -33,6 +33,13 @@ COMPOSED_MODIFIERS = ("but in black", "in cotton", "cheaper")
 CONNECTIVITY, EF_ADD, EF_SEARCH = 16, 128, 128
 
 
+def truth_of(vectors: np.ndarray, queries: np.ndarray, keys: np.ndarray | None = None) -> list[set]:
+    """Each query's exact top ``K`` keys by inner product (among ``keys`` rows, if given)."""
+    data = vectors if keys is None else vectors[keys]
+    found = exact_search(data, queries, K, MetricKind.IP, exact=True).keys
+    return [set((r if keys is None else keys[r]).tolist()) for r in found]
+
+
 def recall_at_k(found, truth: list[set]) -> float:
     """Mean share of each query's exact top ``K`` among the keys found for it."""
     return float(np.mean([len(set(map(int, f)) & t) / K for f, t in zip(found, truth)]))
@@ -70,8 +77,7 @@ def stage_throughput(ctx, sample: int = 128) -> dict[str, float]:
 def backends(vectors: np.ndarray, queries: np.ndarray, label: str) -> tuple[list, dict]:
     """Build each backend over ``vectors`` and time ``queries`` one at a time."""
     n, dim = vectors.shape
-    exact = exact_search(vectors, queries, K, MetricKind.IP, exact=True).keys
-    truth = [set(row.tolist()) for row in exact]
+    truth = truth_of(vectors, queries)
     results, rows = {}, []
 
     def record(name, build_s, mem_mb, search):

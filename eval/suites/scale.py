@@ -23,7 +23,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from usearch.index import Index, MetricKind
-from usearch.index import search as exact_search
 
 from retrieval.cache import FeatureCache
 from retrieval.embed import LocalEngine, tower_features
@@ -33,7 +32,7 @@ from retrieval.shards import ShardedVectors
 from ..context import Context
 from ..stats import percentiles
 from . import SuiteResult
-from .latency import CONNECTIVITY, EF_ADD, EF_SEARCH, K, recall_at_k, synthetic, timed_ms
+from .latency import CONNECTIVITY, EF_ADD, EF_SEARCH, K, recall_at_k, synthetic, timed_ms, truth_of
 
 SHARDS = (1, 2, 4)
 QUERIES = 200
@@ -75,7 +74,7 @@ def marginal(n: int, total: float, fixed: float) -> float | None:
 def shard_rows(vectors: np.ndarray, queries: np.ndarray) -> dict[str, dict]:
     """Build, latency, recall@10 and memory of one index and of 1, 2, 4 shards."""
     n, dim = vectors.shape
-    truth = [set(r.tolist()) for r in exact_search(vectors, queries, K, MetricKind.IP, exact=True).keys]
+    truth = truth_of(vectors, queries)
     params = dict(connectivity=CONNECTIVITY, expansion_add=EF_ADD, expansion_search=EF_SEARCH, dtype="f32")
     keys = np.arange(n, dtype=np.int64)
     out = {}
