@@ -34,7 +34,6 @@ class Coalescer:
         self._lock = threading.Lock()
         self._waiting: list[_Call] = []
         self._running = False
-        self.batches = 0                  # batches run (a call alone is a batch of one call)
 
     @property
     def waiting(self) -> int:
@@ -62,7 +61,6 @@ class Coalescer:
         except BaseException as error:    # every call of the batch gets the batch's error
             for c in batch:
                 c.error = error
-        self.batches += 1
         with self._lock:
             if self._waiting:             # calls that came during this batch: the first one runs next
                 self._waiting[0].leads = True
