@@ -13,6 +13,7 @@ from retrieval.cache import FeatureCache
 from retrieval.coalesce import Coalescer
 from retrieval.embed import tower_features
 from retrieval.encoders import create_encoder
+from retrieval.encoders.clip import PooledText
 from retrieval.ingest import open_rgb
 
 
@@ -180,3 +181,31 @@ def test_concurrent_queries_get_the_features_each_text_gets_alone(encoder):
         together = list(pool.map(lambda t: encoder.text_tower([t])[0], texts))
     direct = encoder.text_tower(texts)          # more texts than a query: straight through the tower
     assert np.allclose(np.stack(together), direct, atol=1e-5)
+
+
+def test_frozen_towers_run_by_onnx_runtime_give_torchs_features(catalog, tmp_path, monkeypatch):
+    # A new cache folder: the towers are exported in this test, and the export must leave the
+    # torch towers (which Grad-CAM and the word attributions use) computing what they did.
+    monkeypatch.setenv("FASHION_CACHE", str(tmp_path))
+    enc = create_encoder()
+    photos = [open_rgb(p.image_path)[0] for p in catalog.products[:6]]
+    texts = ["navy blue shirt for men with long sleeves", "red dress", "jeans"]
+
+    def torch_towers():
+        with torch.no_grad():
+            pixels = torch.stack([enc.preprocess(im) for im in photos])
+            tokens = enc.tokenizer(texts)
+            mask = (tokens != enc.model.text.config.pad_token_id).long()
+            width = int(mask.sum(1).max())
+            return (enc.model.visual.trunk(pixels).numpy(),
+                    PooledText(enc.model.text)(tokens[:, :width], mask[:, :width]).numpy())
+
+    image_before, text_before = torch_towers()
+    image, text = enc.image_tower(photos), enc.text_tower(texts)
+    assert sorted(p.suffix for p in (tmp_path / "onnx").iterdir()) == [".onnx", ".onnx"]
+    single = np.concatenate([enc.text_tower([t]) for t in texts])   # each text at its own width
+    image_after, text_after = torch_towers()
+    for ours, theirs in ((image, image_before), (text, text_before), (single, text_before),
+                         (image_after, image_before), (text_after, text_before)):
+        cosine = (ours * theirs).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(theirs, axis=1)
+        assert cosine.min() > 0.9999

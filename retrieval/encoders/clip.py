@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from ..coalesce import Coalescer
+from .onnx import OnnxTower, exported
 
 CHECKPOINT_FILE = "open_clip_model.safetensors"
 OPEN_CLIP_CONFIG = "open_clip_config.json"
@@ -49,6 +51,17 @@ def attach_stage_maps(visual: torch.nn.Module, stage: int, image_size: int) -> i
     setattr(parent, name, torch.nn.Linear(first.in_features + extra, first.out_features,
                                           bias=first.bias is not None))
     return extra
+
+
+class PooledText(torch.nn.Module):
+    """open_clip's HF text tower up to its pooled features (before the projection)."""
+
+    def __init__(self, text: torch.nn.Module):
+        super().__init__()
+        self.text = text
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.text.pooler(self.text.transformer(input_ids=tokens, attention_mask=mask), mask)
 
 
 @dataclass
@@ -88,20 +101,25 @@ class ClipEncoder:
         self.preprocess_cfg = preprocess_cfg
         self.tower_weights = tower_weights
         self.created_with: dict = {}      # create_encoder's arguments: a Ray worker rebuilds from them
-        self._query_state()
+        self._process_state()
 
-    def _query_state(self) -> None:
-        """What query texts share: their kept features, and one tower pass for concurrent ones."""
+    PROCESS_STATE = ("_texts", "_text_lock", "_query_texts", "_onnx", "_onnx_lock")
+
+    def _process_state(self) -> None:
+        """What a copy builds for itself: the kept query texts' features, one tower pass for
+        concurrent query texts, the ONNX Runtime sessions."""
         self._texts: OrderedDict[str, np.ndarray] = OrderedDict()    # query text -> features
         self._text_lock = threading.Lock()
         self._query_texts = Coalescer(self._text_tower)
+        self._onnx: dict[str, OnnxTower] = {}
+        self._onnx_lock = threading.Lock()
 
     def __getstate__(self) -> dict:          # copies (the explainer's) start with no kept texts
-        return {k: v for k, v in self.__dict__.items() if k not in ("_texts", "_text_lock", "_query_texts")}
+        return {k: v for k, v in self.__dict__.items() if k not in self.PROCESS_STATE}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._query_state()
+        self._process_state()
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -148,9 +166,42 @@ class ClipEncoder:
         return tuple(names[id(m)] + "." for m in self._trained_trunk_modules())
 
     # -- towers -----------------------------------------------------------------------------
+    def _runtime(self, tower: str) -> OnnxTower | None:
+        """The frozen ``tower`` (``"image"``: the part of the trunk that is frozen; ``"text"``:
+        the pooled transformer) in ONNX Runtime, exported on first use; None when it is trained
+        or the model is off the CPU, or ``FASHION_ONNX=0`` asks for torch."""
+        if not self.towers.locked or self.device.type != "cpu" or os.environ.get("FASHION_ONNX") == "0":
+            return None
+        with self._onnx_lock:
+            if tower not in self._onnx:
+                identity = self.towers.identity(tower)
+                if tower == "image":
+                    size = self.preprocess_cfg["size"]
+                    module = (torch.nn.Sequential(*self._frozen_trunk_modules()) if self.towers.trained_stages
+                              else self.model.visual.trunk)
+                    path = exported(module, (torch.zeros(2, 3, size, size),), ["pixels"],
+                                    {"pixels": {0: "batch"}}, identity)
+                else:
+                    # texts of two lengths: the traced graph applies the padding mask
+                    tokens = self.tokenizer(["a navy cotton shirt", "navy"])
+                    mask = (tokens != self.model.text.config.pad_token_id).long()
+                    width = int(mask.sum(1).max())
+                    tokens, mask = tokens[:, :width], mask[:, :width]
+                    path = exported(PooledText(self.model.text), (tokens, mask),
+                                    ["tokens", "mask"], {"tokens": {0: "batch", 1: "width"},
+                                                         "mask": {0: "batch", 1: "width"}}, identity)
+                self._onnx[tower] = OnnxTower(path)
+        return self._onnx[tower]
+
     @torch.no_grad()
     def image_tower(self, images: Sequence[Image.Image]) -> np.ndarray:
         batch = torch.stack([self.preprocess(im) for im in images]).to(self.device)
+        runtime = self._runtime("image")
+        if runtime is not None:
+            feats = runtime.run(batch.numpy())
+            if self.towers.trained_stages:
+                self._map_shape = tuple(feats.shape[1:])
+            return feats.reshape(len(feats), -1)
         if self.towers.trained_stages:
             feats = batch
             for module in self._frozen_trunk_modules():
@@ -193,12 +244,13 @@ class ClipEncoder:
         tokens = self.tokenizer(list(texts)).to(self.device)
         if not self.towers.locked:
             return self.model.encode_text(tokens).float().cpu().numpy()
-        text = self.model.text
-        mask = (tokens != text.config.pad_token_id).long()
+        mask = (tokens != self.model.text.config.pad_token_id).long()
         width = int(mask.sum(1).max())          # drop the padding columns no text in the batch uses
         tokens, mask = tokens[:, :width], mask[:, :width]
-        out = text.transformer(input_ids=tokens, attention_mask=mask)
-        return text.pooler(out, mask).float().cpu().numpy()
+        runtime = self._runtime("text")
+        if runtime is not None:
+            return runtime.run(tokens.numpy(), mask.numpy())
+        return PooledText(self.model.text)(tokens, mask).float().cpu().numpy()
 
     def pooled(self, image_feats: np.ndarray) -> np.ndarray:
         """The trunk's pooled features within image-tower features (the compact description of a
