@@ -194,11 +194,8 @@ def test_frozen_towers_run_by_onnx_runtime_give_torchs_features(catalog, tmp_pat
     def torch_towers():
         with torch.no_grad():
             pixels = torch.stack([enc.preprocess(im) for im in photos])
-            tokens = enc.tokenizer(texts)
-            mask = (tokens != enc.model.text.config.pad_token_id).long()
-            width = int(mask.sum(1).max())
             return (enc.model.visual.trunk(pixels).numpy(),
-                    PooledText(enc.model.text)(tokens[:, :width], mask[:, :width]).numpy())
+                    PooledText(enc.model.text)(*enc.text_tokens(texts)).numpy())
 
     image_before, text_before = torch_towers()
     image, text = enc.image_tower(photos), enc.text_tower(texts)

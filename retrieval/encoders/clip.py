@@ -183,11 +183,7 @@ class ClipEncoder:
                                     {"pixels": {0: "batch"}}, identity)
                 else:
                     # texts of two lengths: the traced graph applies the padding mask
-                    tokens = self.tokenizer(["a navy cotton shirt", "navy"])
-                    mask = (tokens != self.model.text.config.pad_token_id).long()
-                    width = int(mask.sum(1).max())
-                    tokens, mask = tokens[:, :width], mask[:, :width]
-                    path = exported(PooledText(self.model.text), (tokens, mask),
+                    path = exported(PooledText(self.model.text), self.text_tokens(["a navy cotton shirt", "navy"]),
                                     ["tokens", "mask"], {"tokens": {0: "batch", 1: "width"},
                                                          "mask": {0: "batch", 1: "width"}}, identity)
                 self._onnx[tower] = OnnxTower(path)
@@ -239,14 +235,19 @@ class ClipEncoder:
                     self._texts.popitem(last=False)
         return np.stack([known[t] for t in texts])
 
+    def text_tokens(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids and attention mask of ``texts`` for the locked text tower, without the
+        padding columns no text of them uses."""
+        tokens = self.tokenizer(list(texts)).to(self.device)
+        mask = (tokens != self.model.text.config.pad_token_id).long()
+        width = int(mask.sum(1).max())
+        return tokens[:, :width], mask[:, :width]
+
     @torch.no_grad()
     def _text_tower(self, texts: Sequence[str]) -> np.ndarray:
-        tokens = self.tokenizer(list(texts)).to(self.device)
         if not self.towers.locked:
-            return self.model.encode_text(tokens).float().cpu().numpy()
-        mask = (tokens != self.model.text.config.pad_token_id).long()
-        width = int(mask.sum(1).max())          # drop the padding columns no text in the batch uses
-        tokens, mask = tokens[:, :width], mask[:, :width]
+            return self.model.encode_text(self.tokenizer(list(texts)).to(self.device)).float().cpu().numpy()
+        tokens, mask = self.text_tokens(texts)
         runtime = self._runtime("text")
         if runtime is not None:
             return runtime.run(tokens.numpy(), mask.numpy())
