@@ -125,28 +125,29 @@ def run(ctx: Context) -> SuiteResult:
     products = ctx.catalog.products
     myntra_types = np.array([p.article_type or "" for p in products], dtype=object)
     results, rows = {}, []
+
+    def record(name: str, label: str, top: np.ndarray) -> None:
+        results[name] = scores(same_kind(top, myntra_types, queries, table), kinds)
+        rows.append([label, results[name]["top-1"], results[name]["P@10"],
+                     results[name]["P@10 mean over kinds"]])
+
     for name, spec, captions in VARIANTS:
         encoder, emb = ctx.trained(spec, captions)
         top = nearest_photos(project(tower_features(queries, encoder), encoder).image, emb)
-        results[name] = scores(same_kind(top, myntra_types, queries, table), kinds)
-        rows.append([f"{name}: photo to photos", results[name]["top-1"], results[name]["P@10"],
-                     results[name]["P@10 mean over kinds"]])
+        record(name, f"{name}: photo to photos", top)
     name = "default encoder + H&M pairs (training codes)"
     encoder = trained_with_hm(ctx, hm_train)
     top = nearest_photos(project(tower_features(queries, encoder), encoder).image,
                          project(ctx.features, encoder))
-    results[name] = scores(same_kind(top, myntra_types, queries, table), kinds)
-    rows.append([f"{name}: photo to photos", results[name]["top-1"], results[name]["P@10"],
-                 results[name]["P@10 mean over kinds"]])
+    record(name, f"{name}: photo to photos", top)
     # The default encoder as the shop serves it: the fused index, as for an uploaded photo.
     photos = project(tower_features(queries, ctx.encoder), ctx.encoder).image
     row_of = {p.id: i for i, p in enumerate(products)}
     top = np.array([[row_of[r.id] for r in ctx.index.search(ctx.fusion.query(v[None])[0], K)]
                     for v in photos])
-    served = scores(same_kind(top, myntra_types, queries, table), kinds)
-    results["default encoder, fused index (as served)"] = served
-    rows.append(["default encoder, fused index (as served)", served["top-1"], served["P@10"],
-                 served["P@10 mean over kinds"]])
+    record("default encoder, fused index (as served)", "default encoder, fused index (as served)",
+           top)
+    served = results["default encoder, fused index (as served)"]
     counts = {k: int((kinds == k).sum()) for k in sorted(set(kinds))}
     path = "photo.png"
     plot(served, counts, ctx.out / path)
