@@ -176,7 +176,10 @@ def test_encoder_suites_compare_architectures_on_held_out_queries(tmp_path, mynt
         assert scores["category"]["queries"] >= 2
     photo = metrics["photo"]["metrics"]["results"]
     assert "default encoder, fused index (as served)" in photo
-    assert "default encoder + H&M pairs (training codes)" in photo    # queries: held-out codes
+    assert "default encoder + H&M pairs (training codes): photo to photos" in photo
+    best = photo["default encoder + H&M pairs, kind named first (classifier on Myntra + H&M "
+                 "training codes)"]                                   # queries: held-out codes
+    assert 0 <= best["kind named right"] <= 1
     assert all(0 <= r["P@10"] <= 1 for r in photo.values())
     assert (out / "kagl.png").is_file() and (out / "photo.png").is_file()
     cost = metrics["cost"]["metrics"]

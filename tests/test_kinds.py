@@ -1,0 +1,32 @@
+"""The kind classifier names the article type of catalogue photos it never saw."""
+from collections import Counter
+
+import numpy as np
+
+from retrieval.kinds import KindClassifier
+
+
+def test_kind_of_held_out_photos_is_named_far_better_than_the_commonest_kind(catalog, features):
+    rows = [r for r, p in enumerate(catalog.products) if features.has_image[r] and p.article_type]
+    train, test = rows[: len(rows) * 4 // 5], rows[len(rows) * 4 // 5:]
+    types = [catalog.products[r].article_type for r in rows]
+    photos = features.image
+    clf = KindClassifier.fit(photos[train], [[catalog.products[r].article_type] for r in train])
+    named = [k for k, _ in clf.predict(photos[test])]
+    truth = [catalog.products[r].article_type for r in test]
+    accuracy = np.mean([a == b for a, b in zip(named, truth)])
+    commonest = Counter(types).most_common(1)[0][1] / len(types)
+    assert accuracy >= 0.75 and accuracy > commonest + 0.2, (accuracy, commonest)
+    p = clf.probabilities(photos[test])
+    assert np.allclose(p.sum(1), 1) and p.shape == (len(test), len(clf.kinds))
+
+
+def test_a_photo_of_two_possible_kinds_teaches_both_equally(features):
+    """Another shop's type that maps to two of ours (its photo labelled with both) leaves them
+    equally likely when nothing else tells them apart."""
+    photos = features.image[features.has_image][:40]
+    clf = KindClassifier.fit(photos, [["Jeans", "Trousers"]] * 20 + [["Watches"]] * 20)
+    p = clf.probabilities(photos[:20])
+    jeans, trousers = clf.kinds.index("Jeans"), clf.kinds.index("Trousers")
+    assert np.allclose(p[:, jeans], p[:, trousers], atol=0.02)
+    assert (p[:, jeans] + p[:, trousers] > 0.9).all()
