@@ -119,12 +119,16 @@ def run_search(ctx: ToolContext, args: dict) -> ToolResult:
     if not photo and not text:
         return ToolResult("What are you looking for? For example \"navy shirts for men\".")
 
+    named = {}       # the kind a photo was taken to show (its products come first)
+
     def run(filters: Filters) -> list[SearchResult]:
         if photo and text:
             return searcher.composed(text, image=state.photo, k=ctx.k, filters=filters,
                                      exclude=state.excluded).results
         if photo:
-            return searcher.image(state.photo, ctx.k, filters, state.excluded)
+            found = searcher.image(state.photo, ctx.k, filters, state.excluded)
+            named["kind"] = found.kind
+            return found.results
         return searcher.text(text, ctx.k, filters, state.excluded)
 
     if photo:
@@ -153,9 +157,10 @@ def run_search(ctx: ToolContext, args: dict) -> ToolResult:
                    (f" ({kept})." if kept else "."))
         return ToolResult(message, _cards(ctx, results, query), {"relaxed": dropped}, listing)
     active = state.describe_filters()
+    kind = f" It looks like {named['kind']} to me, so those come first." if named.get("kind") else ""
     return ToolResult(f"Here {count(results)} for {what}" +
-                      (f" ({active})." if active else "."), _cards(ctx, results, query),
-                      listing=listing)
+                      (f" ({active})." if active else ".") + kind, _cards(ctx, results, query),
+                      {"kind": named["kind"]} if named.get("kind") else {}, listing=listing)
 
 
 def count(results: list) -> str:

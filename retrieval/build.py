@@ -22,6 +22,7 @@ from .fusion import create_fusion, item_labels
 from .index import ProductIndex
 from .ingest import Catalog, IngestReport, load_catalog
 from .interactions import copurchases, purchase_histories, read_transactions
+from .kinds import KindClassifier
 from .settings import DEMO_LIMIT, demo_index_dir, myntra_dir
 from .twostage import PickRanker
 
@@ -110,6 +111,9 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
         index.add(products, emb)
     with stats.stage("cluster"):
         parts: list = [ClusterMap.fit(index.matrix(), products)]
+    with stats.stage("learn kinds"):
+        kinds = KindClassifier.for_catalogue(emb.image, emb.has_image, products)
+        parts += [kinds] if kinds else []
     folder = Path(catalog.path)
     ids, fused = [p.id for p in products], fuser.items(emb)
     if folder.is_dir() and any((folder / f).is_file() for f in COPURCHASE_FILES):

@@ -3,17 +3,26 @@ names an article type of the catalogue. Photos from elsewhere (flat lays, packsh
 the wrong neighbours far more often than they are misnamed; a search can keep the named kind."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
+
+from .index import Filters, ProductIndex, SearchResult
+from .products import Product
+
+CONFIDENCE = 0.5     # below this probability no kind is named and the photo's neighbours stand
 
 
 @dataclass
 class KindClassifier:
     """``kinds[j]`` is named with probability softmax(standardised photo @ weight.T + bias)[j]."""
 
+    FILE: ClassVar[str] = "kinds.npz"
     kinds: list[str]
     weight: np.ndarray          # (kinds, dim)
     bias: np.ndarray            # (kinds,)
@@ -62,3 +71,53 @@ class KindClassifier:
         p = self.probabilities(photos)
         best = p.argmax(1)
         return [(self.kinds[j], float(p[i, j])) for i, j in enumerate(best)]
+
+    @classmethod
+    def for_catalogue(cls, photos: np.ndarray, has_image: np.ndarray,
+                      products: Sequence[Product]) -> KindClassifier | None:
+        """Learnt from a catalogue's own photos (shared-space rows) and article types; None when
+        fewer than two kinds have photos."""
+        rows = [r for r, p in enumerate(products) if has_image[r] and p.article_type]
+        if len({products[r].article_type for r in rows}) < 2:
+            return None
+        return cls.fit(photos[rows], [[products[r].article_type] for r in rows])
+
+    def save(self, folder: Path) -> None:
+        with open(Path(folder) / self.FILE, "wb") as f:
+            np.savez(f, kinds=np.array(self.kinds), weight=self.weight, bias=self.bias,
+                     mean=self.mean, scale=self.scale)
+
+    @classmethod
+    def load(cls, folder: Path) -> KindClassifier:
+        with np.load(Path(folder) / cls.FILE) as data:
+            return cls([str(k) for k in data["kinds"]], data["weight"], data["bias"],
+                       data["mean"], data["scale"])
+
+
+@dataclass
+class PhotoResults:
+    """A photo's search: ``kind`` is the article type the photo was taken to show, whose products
+    come first (None: no filter left it open or the classifier was unsure)."""
+
+    results: list[SearchResult] = field(default_factory=list)
+    kind: str | None = None
+    confidence: float = 0.0
+
+
+def kind_first(index: ProductIndex, vector: np.ndarray, photo: np.ndarray,
+               kinds: KindClassifier | None, k: int = 10, filters: Filters | None = None,
+               exclude: Sequence[str] = ()) -> PhotoResults:
+    """The ``k`` products nearest a photo (``vector`` fused, ``photo`` shared-space), those of
+    the kind the classifier names first, then the nearest of other kinds. A filter that already
+    names an article type, or a guess under ``CONFIDENCE``, leaves the plain nearest."""
+    filters = filters or Filters()
+    if kinds is None or filters.article_type is not None or filters.category is not None:
+        return PhotoResults(index.search(vector, k, filters, exclude))
+    kind, p = kinds.predict(photo)[0]
+    if p < CONFIDENCE:
+        return PhotoResults(index.search(vector, k, filters, exclude), None, p)
+    results = index.search(vector, k, dataclasses.replace(filters, article_type=kind), exclude)
+    if len(results) < k:
+        results += index.search(vector, k - len(results), filters,
+                                [*exclude, *(r.id for r in results)])
+    return PhotoResults(results, kind, p)

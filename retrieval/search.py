@@ -16,6 +16,7 @@ from .encoders import ClipEncoder, create_encoder
 from .index import Filters, IndexLookupError, ProductIndex, SearchResult
 from .ingest import ImageError, open_rgb
 from .ingest.images import to_rgb
+from .kinds import KindClassifier, PhotoResults, kind_first
 from .personal import recommend
 from .twostage import PickRanker, recommend_picks
 from .vocabulary import Vocabulary
@@ -46,6 +47,7 @@ class Searcher:
         self.copurchases = self.index.load_part(CoPurchases)
         self.pair_model = self.index.load_part(PairModel)
         self.pick_ranker = self.index.load_part(PickRanker)
+        self.kinds = self.index.load_part(KindClassifier)
         self.look_weights = WITH_PURCHASES if self.copurchases is not None else WITHOUT_PURCHASES
 
     @property
@@ -86,8 +88,8 @@ class Searcher:
             raise QueryError("empty text query")
         return self.index.fusion.query(self.encoder.encode_texts([text.strip()]))[0]
 
-    def image_vector(self, image: ImageInput) -> np.ndarray:
-        """``image``: a path, raw bytes or a PIL image."""
+    def photo_embedding(self, image: ImageInput) -> np.ndarray:
+        """The photo in the shared space; ``image``: a path, raw bytes or a PIL image."""
         try:
             if isinstance(image, Image.Image):
                 rgb = to_rgb(image)[0]
@@ -97,7 +99,10 @@ class Searcher:
                 rgb = open_rgb(Path(image))[0]
         except ImageError as exc:
             raise QueryError(f"{image if isinstance(image, (str, Path)) else 'image'}: {exc}") from None
-        return self.index.fusion.query(self.encoder.encode_images([rgb]))[0]
+        return self.encoder.encode_images([rgb])[0]
+
+    def image_vector(self, image: ImageInput) -> np.ndarray:
+        return self.index.fusion.query(self.photo_embedding(image)[None])[0]
 
     def item_vector(self, product_id: str) -> np.ndarray:
         try:
@@ -112,8 +117,11 @@ class Searcher:
         return self.index.search(self.text_vector(text), k, filters, exclude)
 
     def image(self, image: ImageInput, k: int = 10, filters: Filters | None = None,
-              exclude: Sequence[str] = ()) -> list[SearchResult]:
-        return self.index.search(self.image_vector(image), k, filters, exclude)
+              exclude: Sequence[str] = ()) -> PhotoResults:
+        """Products like the photo, those of the kind it seems to show first (``kind_first``)."""
+        photo = self.photo_embedding(image)
+        return kind_first(self.index, self.index.fusion.query(photo[None])[0], photo, self.kinds,
+                          k, filters, exclude)
 
     def item(self, product_id: str, k: int = 10, filters: Filters | None = None,
              exclude: Sequence[str] = ()) -> list[SearchResult]:

@@ -98,6 +98,7 @@ def test_a_photo_is_searched_and_refined(searcher):
     a = agent.turn("", photo=shoe.image_path)
     assert a.trace.intent == "search" and a.trace.tools[0].args == {"photo": True}
     assert a.cards[0].id == shoe.id                        # its own photo comes first
+    assert "It looks like Sports Shoes to me" in a.message  # the kind it was taken to show
     a = agent.turn("like this but in white", photo=shoe.image_path)
     assert a.trace.intent == "refine" and a.trace.tools[0].resolved["product"] == "photo"
     assert a.cards and all(searcher.index.product(c.id).colour == "White" for c in a.cards)

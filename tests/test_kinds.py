@@ -3,7 +3,8 @@ from collections import Counter
 
 import numpy as np
 
-from retrieval.kinds import KindClassifier
+from retrieval.index import Filters
+from retrieval.kinds import CONFIDENCE, KindClassifier
 
 
 def test_kind_of_held_out_photos_is_named_far_better_than_the_commonest_kind(catalog, features):
@@ -30,3 +31,16 @@ def test_a_photo_of_two_possible_kinds_teaches_both_equally(features):
     jeans, trousers = clf.kinds.index("Jeans"), clf.kinds.index("Trousers")
     assert np.allclose(p[:, jeans], p[:, trousers], atol=0.02)
     assert (p[:, jeans] + p[:, trousers] > 0.9).all()
+
+
+def test_a_photo_puts_the_kind_it_shows_first_unless_a_filter_names_one(searcher):
+    shoe = next(p for p in (searcher.index.product(i) for i in searcher.index.all_ids())
+                if p.article_type == "Sports Shoes" and p.image_path)
+    found = searcher.image(shoe.image_path, k=10)
+    assert found.kind == "Sports Shoes" and found.confidence >= CONFIDENCE
+    kinds = [r.product.article_type for r in found.results]
+    assert len(kinds) == 10 and kinds[0] == "Sports Shoes"
+    assert kinds == sorted(kinds, key=lambda t: t != "Sports Shoes")     # that kind, then others
+    bags = searcher.image(shoe.image_path, k=5, filters=Filters(article_type="Backpacks"))
+    assert bags.kind is None and bags.results
+    assert all(r.product.article_type == "Backpacks" for r in bags.results)
