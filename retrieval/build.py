@@ -22,7 +22,7 @@ from .fusion import create_fusion, item_labels
 from .index import ProductIndex
 from .ingest import Catalog, IngestReport, load_catalog
 from .interactions import copurchases, purchase_histories, read_transactions
-from .kinds import KindClassifier
+from .kinds import KindClassifier, KindPhotos
 from .settings import DEMO_LIMIT, demo_index_dir, myntra_dir
 from .twostage import PickRanker
 
@@ -82,11 +82,14 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
                 encoder: str | ClipEncoder = DEFAULT_ENCODER, fusion: str = DEFAULT_FUSION,
                 align: bool | None = None, cache: FeatureCache | None = None,
                 stats: BuildStats | None = None, engine: Engine | None = None,
-                shards: int = 0) -> ProductIndex:
+                shards: int = 0, kind_photos: Catalog | None = None,
+                kind_map: dict[str, set[str]] | None = None) -> ProductIndex:
     """Build and save an index of ``catalog`` into ``out``; ``align=None`` trains the alignment
     only when the encoder's projections are untrained. ``engine`` runs the towers (default: this
     process; ``retrieval.raydata.RayEngine`` on a Ray cluster): every other stage is the same.
-    ``shards``: the vectors go into that many USearch shards on Ray actors (``retrieval.shards``)."""
+    ``shards``: the vectors go into that many USearch shards on Ray actors (``retrieval.shards``).
+    ``kind_photos``: another shop's catalogue whose photos, their types mapped to ours by
+    ``kind_map`` (``retrieval.kinds.read_kind_map``), also teach the kind classifier."""
     stats = stats or BuildStats()
     out = Path(out)
     with stats.stage("ingest"):
@@ -112,7 +115,10 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
     with stats.stage("cluster"):
         parts: list = [ClusterMap.fit(index.matrix(), products)]
     with stats.stage("learn kinds"):
-        kinds = KindClassifier.for_catalogue(emb.image, emb.has_image, products)
+        more = (KindPhotos.of(kind_photos.products, kind_map or {}, encoder, cache,
+                              catalog.report)
+                if kind_photos is not None else None)
+        kinds = KindClassifier.for_catalogue(emb.image, emb.has_image, products, more)
         parts += [kinds] if kinds else []
     folder = Path(catalog.path)
     ids, fused = [p.id for p in products], fuser.items(emb)

@@ -44,9 +44,22 @@ def cmd_build(args) -> None:
         encoder = create_encoder(args.encoder, args.pretrained, args.text_tower)
     with stats.stage("ingest"):
         catalog = load_catalog(args.catalog, limit=args.limit, image_roots=args.images)
+    if (args.kind_photos is None) != (args.kind_map is None):
+        raise UsageError("--kind-photos and --kind-map go together")
+    kind_photos = kind_map = None
+    if args.kind_photos is not None:
+        from .kinds import read_kind_map
+
+        try:
+            kind_map = read_kind_map(args.kind_map)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--kind-map: {exc}") from None
+        kind_photos = load_catalog(args.kind_photos, check_images=False)
+        print(f"kind photos from {args.kind_photos}: {kind_photos.report.summary()}")
     index = build_index(catalog, args.out, limit=args.limit, encoder=encoder,
                         fusion=args.fusion, align=False if args.no_align else None, stats=stats,
-                        engine=engine, shards=args.shards)
+                        engine=engine, shards=args.shards, kind_photos=kind_photos,
+                        kind_map=kind_map)
     print(f"indexed {len(index)} products into {args.out} ({index.generation.name})")
     print(stats.summary())
     print("ingest report:", index.load_part(IngestReport).summary())
@@ -73,12 +86,16 @@ def cmd_search(args) -> None:
     elif args.text is not None:
         results = searcher.text(args.text, args.k, filters)
     elif args.image is not None:
-        results = searcher.image(args.image, args.k, filters)
+        found = searcher.image(args.image, args.k, filters)
+        results, kind = found.results, found.kind
     else:
         results = searcher.item(args.item, args.k, filters)
     if args.json:
-        print(json.dumps({"results": [r.to_json() for r in results]}))
+        print(json.dumps({"results": [r.to_json() for r in results],
+                          **({"kind": kind} if args.image is not None else {})}))
         return
+    if args.image is not None and kind:
+        print(f"the photo looks like {kind} ({found.confidence:.0%} sure): those come first")
     _print_results(results)
 
 
@@ -245,7 +262,7 @@ def cmd_demo(args) -> None:
     product = searcher.index.product(first)
     for title, results in [*((f"text: {q!r}", searcher.text(q, 5)) for q in DEMO_QUERIES),
                            (f"item: {first} ({product.title})", searcher.item(first, 5)),
-                           (f"photo: {product.image_path}", searcher.image(product.image_path, 5))]:
+                           (f"photo: {product.image_path}", searcher.image(product.image_path, 5).results)]:
         print(f"\n{title}")
         for rank, r in enumerate(results, 1):
             print(f"  {rank}. {r.score:.3f}  {r.id:>8}  {r.title}")
@@ -298,6 +315,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--shards", type=int, default=0,
                    help="split the vectors over N USearch shards held by Ray actors "
                         "(FASHION_RAY_ADDRESS names the cluster; default: one index in-process)")
+    b.add_argument("--kind-photos", help="another shop's catalogue whose photos also teach the "
+                                         "classifier that names the kind a shopper's photo shows")
+    b.add_argument("--kind-map", help="CSV: the other shop's product type, then our article "
+                                      "types of the same kind separated by ';'")
     b.set_defaults(func=cmd_build)
 
     s = sub.add_parser("search", help="search an index")

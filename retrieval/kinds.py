@@ -3,6 +3,7 @@ names an article type of the catalogue. Photos from elsewhere (flat lays, packsh
 the wrong neighbours far more often than they are misnamed; a search can keep the named kind."""
 from __future__ import annotations
 
+import csv
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,10 +13,46 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from .cache import FeatureCache
+from .embed import project, tower_features
+from .encoders import ClipEncoder
 from .index import Filters, ProductIndex, SearchResult
+from .ingest import IngestReport
 from .products import Product
 
 CONFIDENCE = 0.5     # below this probability no kind is named and the photo's neighbours stand
+
+
+@dataclass
+class KindPhotos:
+    """Photos of another shop's products (shared-space rows) with the kinds of ours each may be
+    named: what teaches the classifier photos unlike the catalogue's own (flat lays, packshots)."""
+
+    photos: np.ndarray
+    labels: list[list[str]]
+
+    @classmethod
+    def of(cls, products: Sequence[Product], kind_map: dict[str, set[str]], encoder: ClipEncoder,
+           cache: FeatureCache | None = None, report: IngestReport | None = None) -> KindPhotos:
+        """The photos of ``products`` whose type ``kind_map`` maps to ours, in ``encoder``'s
+        shared space (through the feature cache; unreadable photos go into ``report``)."""
+        mapped = [p for p in products if p.image_path and kind_map.get(p.article_type or "")]
+        emb = project(tower_features(mapped, encoder, cache, report=report), encoder)
+        kept = np.flatnonzero(emb.has_image)
+        return cls(emb.image[kept], [sorted(kind_map[mapped[i].article_type]) for i in kept])
+
+
+def read_kind_map(path: Path) -> dict[str, set[str]]:
+    """A CSV of two columns: another shop's product type, and the article types of ours that are
+    the same kind of product, separated by ``;`` (header row first)."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    table = {}
+    for line, row in enumerate(rows, 2):
+        if len(row) < 2 or not row[0].strip() or not row[1].strip():
+            raise ValueError(f"{path}, row {line}: expected 'their type,our type;our type'")
+        table[row[0].strip()] = {k.strip() for k in row[1].split(";") if k.strip()}
+    return table
 
 
 @dataclass
@@ -73,14 +110,20 @@ class KindClassifier:
         return [(self.kinds[j], float(p[i, j])) for i, j in enumerate(best)]
 
     @classmethod
-    def for_catalogue(cls, photos: np.ndarray, has_image: np.ndarray,
-                      products: Sequence[Product]) -> KindClassifier | None:
-        """Learnt from a catalogue's own photos (shared-space rows) and article types; None when
-        fewer than two kinds have photos."""
+    def for_catalogue(cls, photos: np.ndarray, has_image: np.ndarray, products: Sequence[Product],
+                      more: KindPhotos | None = None) -> KindClassifier | None:
+        """Learnt from a catalogue's own photos (shared-space rows) and article types, and from
+        ``more`` labelled photos of other shops; None when fewer than two kinds have photos."""
         rows = [r for r, p in enumerate(products) if has_image[r] and p.article_type]
-        if len({products[r].article_type for r in rows}) < 2:
+        labels = [[products[r].article_type] for r in rows]
+        if len({k for (k,) in labels}) < 2:
             return None
-        return cls.fit(photos[rows], [[products[r].article_type] for r in rows])
+        if more is None:
+            return cls.fit(photos[rows], labels)
+        known = {k for (k,) in labels}
+        kept = [i for i, ks in enumerate(more.labels) if set(ks) & known]
+        return cls.fit(np.concatenate([photos[rows], more.photos[kept]]),
+                       labels + [sorted(set(more.labels[i]) & known) for i in kept])
 
     def save(self, folder: Path) -> None:
         with open(Path(folder) / self.FILE, "wb") as f:

@@ -32,6 +32,8 @@ def test_search_json_by_text_image_and_item(cli_index, myntra):
         results = json.loads(done.stdout)["results"]
         assert len(results) == 4
         assert set(results[0]) == {"id", "score", "title"}
+        if query[0] == "--image":             # the kind the photo was taken to show, or null
+            assert "kind" in json.loads(done.stdout)
     item = json.loads(run("search", "--index", cli_index, "--item", "1164", "--json").stdout)
     assert "1164" not in [r["id"] for r in item["results"]]
 

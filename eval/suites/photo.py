@@ -6,7 +6,6 @@ trains on H&M pairs uses the training codes' photos and texts."""
 from __future__ import annotations
 
 import copy
-import csv
 from collections import defaultdict
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from retrieval.alignment import train_alignment
 from retrieval.embed import Captions, Features, caption_features, project, tower_features
 from retrieval.encoders import ClipEncoder
 from retrieval.ingest import load_catalog
-from retrieval.kinds import CONFIDENCE, KindClassifier, kind_first
+from retrieval.kinds import CONFIDENCE, KindClassifier, KindPhotos, kind_first, read_kind_map
 from retrieval.splits import holdout_split
 
 from ..context import Context
@@ -37,9 +36,7 @@ BEST = "default encoder + H&M pairs, kind named first (classifier on Myntra + H&
 
 def kind_table() -> dict[str, set[str]]:
     """H&M product type -> the Myntra article types that are the same kind of product."""
-    with KINDS_FILE.open(newline="") as f:
-        return {row["hm_product_type"]: set(row["myntra_article_types"].split(";"))
-                for row in csv.DictReader(f)}
+    return read_kind_map(KINDS_FILE)
 
 
 def hm_split(ctx: Context) -> tuple[list, list]:
@@ -94,19 +91,12 @@ def nearest_photos(photos: np.ndarray, emb: Features, types: np.ndarray | None =
                      for row, kind in zip(order, named)])
 
 
-def kind_classifier(ctx: Context, emb: Features, hm: list | None = None,
-                    hm_photos: np.ndarray | None = None, table=None) -> KindClassifier:
-    """Names a photo's Myntra article type; learnt from the training split's photos and, given
-    ``hm``, the H&M training codes' photos (``hm_photos``) labelled with their mapped types."""
-    rows = [r for r in ctx.split.train if emb.has_image[r] and ctx.catalog.products[r].article_type]
-    photos, labels = [emb.image[rows]], [[ctx.catalog.products[r].article_type] for r in rows]
-    if hm is not None:
-        known = {k for (k,) in labels}
-        mine = [i for i, p in enumerate(hm) if p.article_type in table
-                and table[p.article_type] & known and np.any(hm_photos[i])]
-        photos.append(hm_photos[mine])
-        labels += [sorted(table[hm[i].article_type] & known) for i in mine]
-    return KindClassifier.fit(np.concatenate(photos), labels)
+def kind_classifier(ctx: Context, emb: Features, more: KindPhotos | None = None) -> KindClassifier:
+    """Names a photo's Myntra article type; learnt from the training split's photos (and
+    ``more``)."""
+    rows = ctx.split.train
+    return KindClassifier.for_catalogue(emb.image[rows], emb.has_image[rows],
+                                        [ctx.catalog.products[r] for r in rows], more)
 
 
 def same_kind(top: np.ndarray, myntra_types: np.ndarray, queries: list, table) -> np.ndarray:
@@ -163,8 +153,8 @@ def run(ctx: Context) -> SuiteResult:
     def kind_named(encoder: ClipEncoder, emb: Features, label: str, hm: list | None) -> None:
         """The row where the photo's kind, named by a classifier, comes first."""
         photos = project(tower_features(queries, encoder), encoder).image
-        hm_photos = project(tower_features(hm, encoder), encoder).image if hm else None
-        named = [k for k, _ in kind_classifier(ctx, emb, hm, hm_photos, table).predict(photos)]
+        more = KindPhotos.of(hm, table, encoder) if hm else None
+        named = [k for k, _ in kind_classifier(ctx, emb, more).predict(photos)]
         record(f"{label}, kind named first (classifier on "
                f"{'Myntra + H&M training codes' if hm else 'Myntra photos'})",
                nearest_photos(photos, emb, myntra_types, named), named)
