@@ -174,8 +174,12 @@ def run(ctx: Context) -> SuiteResult:
     # the kind named by the classifier a build learns from the catalogue's own photos.
     photos = project(tower_features(queries, ctx.encoder), ctx.encoder).image
     row_of = {p.id: i for i, p in enumerate(products)}
-    learnt = KindClassifier.for_catalogue(ctx.embeddings.image, ctx.embeddings.has_image, products)
-    for name, classifier in ((f"{SERVED}, no kind named (served before)", None), (SERVED, learnt)):
+    emb = ctx.embeddings
+    learnt = KindClassifier.for_catalogue(emb.image, emb.has_image, products)
+    taught = KindClassifier.for_catalogue(emb.image, emb.has_image, products,
+                                          KindPhotos.of(hm_train, table, ctx.encoder))
+    for name, classifier in ((f"{SERVED}, no kind named (served before)", None), (SERVED, learnt),
+                             (f"{SERVED}, built with --kind-photos (H&M training codes)", taught)):
         found = [kind_first(ctx.index, ctx.fusion.query(v[None])[0], v, classifier, K)
                  for v in photos]
         record(name, np.array([[row_of[r.id] for r in f.results] for f in found]),
@@ -207,5 +211,6 @@ def run(ctx: Context) -> SuiteResult:
                "H&M type maps to. as served: the default encoder and fusion through the index, as an "
                "uploaded photo is searched, the kind named by the classifier the build learns "
                "from the catalogue's own photos (only when its probability is at least "
-               f"{CONFIDENCE}); served before: without it."],
+               f"{CONFIDENCE}); served before: without it; built with --kind-photos: the "
+               "classifier also learns from the H&M training codes' photos."],
         plots=[path])
