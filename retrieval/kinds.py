@@ -1,6 +1,7 @@
 """Which kind of product a photo shows: a softmax head over shared-space photo embeddings that
-names an article type of the catalogue. Photos from elsewhere (flat lays, packshots) land near
-the wrong neighbours far more often than they are misnamed; a search can keep the named kind."""
+names an article type of the catalogue. A shopper's photo from elsewhere (a flat lay, a
+packshot) often lands among other kinds of products; a search that puts the named kind first
+stays on it, and the classifier names such photos far better once it has learnt from some."""
 from __future__ import annotations
 
 import csv
@@ -140,7 +141,7 @@ class KindClassifier:
 @dataclass
 class PhotoResults:
     """A photo's search: ``kind`` is the article type the photo was taken to show, whose products
-    come first (None: no filter left it open or the classifier was unsure)."""
+    come first (None when a filter already names the kind or the classifier was unsure)."""
 
     results: list[SearchResult] = field(default_factory=list)
     kind: str | None = None
