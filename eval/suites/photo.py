@@ -1,8 +1,8 @@
 """Photos from another shop: H&M product photos queried against the Myntra catalogue. A result is
 right when its Myntra article type is one the H&M product type maps to (the table in
 ``eval/data/hm_to_myntra_kinds.csv``, shown in the report). The H&M articles are split by product
-code (colour variants share one): queries come from held-out codes only, and the one row that
-trains on H&M pairs uses the training codes' photos and texts."""
+code (colour variants share one): queries come from held-out codes only; the rows that learn
+from H&M (the kind classifier's photos, the encoder's photo-text pairs) use the training codes."""
 from __future__ import annotations
 
 import copy
