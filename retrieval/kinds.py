@@ -117,11 +117,11 @@ class KindClassifier:
         ``more`` labelled photos of other shops; None when fewer than two kinds have photos."""
         rows = [r for r, p in enumerate(products) if has_image[r] and p.article_type]
         labels = [[products[r].article_type] for r in rows]
-        if len({k for (k,) in labels}) < 2:
+        known = {k for (k,) in labels}
+        if len(known) < 2:
             return None
         if more is None:
             return cls.fit(photos[rows], labels)
-        known = {k for (k,) in labels}
         kept = [i for i, ks in enumerate(more.labels) if set(ks) & known]
         return cls.fit(np.concatenate([photos[rows], more.photos[kept]]),
                        labels + [sorted(set(more.labels[i]) & known) for i in kept])
@@ -155,10 +155,9 @@ def kind_first(index: ProductIndex, vector: np.ndarray, photo: np.ndarray,
     the kind the classifier names first, then the nearest of other kinds. A filter that already
     names an article type, or a guess under ``CONFIDENCE``, leaves the plain nearest."""
     filters = filters or Filters()
-    if kinds is None or filters.article_type is not None or filters.category is not None:
-        return PhotoResults(index.search(vector, k, filters, exclude))
-    kind, p = kinds.predict(photo)[0]
-    if p < CONFIDENCE:
+    open_kind = kinds is not None and filters.article_type is None and filters.category is None
+    kind, p = kinds.predict(photo)[0] if open_kind else (None, 0.0)
+    if kind is None or p < CONFIDENCE:
         return PhotoResults(index.search(vector, k, filters, exclude), None, p)
     results = index.search(vector, k, dataclasses.replace(filters, article_type=kind), exclude)
     if len(results) < k:

@@ -150,34 +150,34 @@ def run(ctx: Context) -> SuiteResult:
         rows.append([name, results[name]["top-1"], results[name]["P@10"],
                      results[name]["P@10 mean over kinds"], "" if right is None else right])
 
-    def kind_named(encoder: ClipEncoder, emb: Features, label: str, hm: list | None) -> None:
+    def kind_named(photos: np.ndarray, emb: Features, label: str,
+                   more: KindPhotos | None) -> None:
         """The row where the photo's kind, named by a classifier, comes first."""
-        photos = project(tower_features(queries, encoder), encoder).image
-        more = KindPhotos.of(hm, table, encoder) if hm else None
         named = [k for k, _ in kind_classifier(ctx, emb, more).predict(photos)]
         record(f"{label}, kind named first (classifier on "
-               f"{'Myntra + H&M training codes' if hm else 'Myntra photos'})",
+               f"{'Myntra photos' if more is None else 'Myntra + H&M training codes'})",
                nearest_photos(photos, emb, myntra_types, named), named)
 
     for name, spec, captions in VARIANTS:
         encoder, emb = ctx.trained(spec, captions)
         record(f"{name}: photo to photos",
                nearest_photos(project(tower_features(queries, encoder), encoder).image, emb))
-    kind_named(ctx.encoder, ctx.embeddings, "default encoder", None)
-    kind_named(ctx.encoder, ctx.embeddings, "default encoder", hm_train)
+    photos = project(tower_features(queries, ctx.encoder), ctx.encoder).image
+    hm_photos = KindPhotos.of(hm_train, table, ctx.encoder)
+    kind_named(photos, ctx.embeddings, "default encoder", None)
+    kind_named(photos, ctx.embeddings, "default encoder", hm_photos)
     encoder = trained_with_hm(ctx, hm_train)
     emb = project(ctx.features, encoder)
+    theirs = project(tower_features(queries, encoder), encoder).image
     record("default encoder + H&M pairs (training codes): photo to photos",
-           nearest_photos(project(tower_features(queries, encoder), encoder).image, emb))
-    kind_named(encoder, emb, "default encoder + H&M pairs", hm_train)
+           nearest_photos(theirs, emb))
+    kind_named(theirs, emb, "default encoder + H&M pairs", KindPhotos.of(hm_train, table, encoder))
     # The default encoder as the shop serves it: the fused index, as for an uploaded photo, and
     # the kind named by the classifier a build learns from the catalogue's own photos.
-    photos = project(tower_features(queries, ctx.encoder), ctx.encoder).image
     row_of = {p.id: i for i, p in enumerate(products)}
     emb = ctx.embeddings
     learnt = KindClassifier.for_catalogue(emb.image, emb.has_image, products)
-    taught = KindClassifier.for_catalogue(emb.image, emb.has_image, products,
-                                          KindPhotos.of(hm_train, table, ctx.encoder))
+    taught = KindClassifier.for_catalogue(emb.image, emb.has_image, products, hm_photos)
     for name, classifier in ((f"{SERVED}, no kind named (served before)", None), (SERVED, learnt),
                              (f"{SERVED}, built with --kind-photos (H&M training codes)", taught)):
         found = [kind_first(ctx.index, ctx.fusion.query(v[None])[0], v, classifier, K)
