@@ -8,7 +8,8 @@ import time
 import urllib.request
 
 # The /chat endpoint answers (chat, gallery, cards, heat-map, words, why, gender, colour, category,
-# price, need, session token, busy); the token, passed back, continues the conversation.
+# price, need, session token, busy line, stop, what the page shows); the token, passed back,
+# continues the conversation.
 SESSION_OUTPUT = 11
 
 

@@ -74,21 +74,38 @@ class Resources:
 
 
 # -- shop tab handlers ----------------------------------------------------------------------
-def _outputs(session: Session, cards: list[Card] | None = None, why: Card | None = None,
-             busy: str = "") -> tuple:
+def _outputs(session: Session, shown: dict | None = None, cards: list[Card] | None = None,
+             why: Card | None = None, busy: str = "") -> tuple:
     """Every output of a turn: the chat, the products, the "why?" panel, the need (controls and
-    chips), the session token, and the busy line with its stop button."""
+    chips), the session token, the busy line with its stop button, and what the page now shows.
+
+    ``shown`` is what the page shows already (None: nothing known, e.g. a reload), updated in place
+    and returned as the last output (the page's ``gr.State``). Gradio builds a
+    whole new component for every ``gr.update`` and even for ``gr.skip()``, so a turn sends plain
+    values where it can: component properties (the chips' choices, what is visible) only when
+    they change, and the "why?" panel emptied rather than skipped when it would be stale (new
+    products listed, or a new explanation being written)."""
+    shown = {} if shown is None else shown
     filters = session.agent.state.filters
     f = {k: v for k, v in filters.items() if not isinstance(v, list)}  # one value each
     chips = list(need_chips(filters).values())
-    return (session.history, gallery(cards) if cards else gr.update(),
-            [api.product_json(c) for c in cards] if cards else gr.update(),   # small: Gradio
+    now = {"need": chips, "busy": bool(busy)}
+    if why:
+        panel = (heatmap_image(why), weighted_words(why), why_markdown(why))
+    elif cards or busy:
+        panel = (None, None, "")
+    else:
+        panel = (gr.skip(),) * 3
+    need = chips if shown.get("need") == chips else \
+        gr.update(choices=chips, value=chips, visible=bool(chips))
+    busy_line, stop = (busy, "Stop") if shown.get("busy") == now["busy"] else \
+        (gr.update(value=busy, visible=now["busy"]), gr.update(visible=now["busy"]))
+    shown.update(now)
+    return (session.history, gallery(cards) if cards else gr.skip(),
+            [api.product_json(c) for c in cards] if cards else gr.skip(),   # small: Gradio
             # walks every output of every update looking for files
-            heatmap_image(why) if why else gr.update(), weighted_words(why) if why else gr.update(),
-            why_markdown(why) if why else gr.update(),
-            f.get("gender", ANY), f.get("colour", ANY), f.get("article_type", ANY), f.get("price_max"),
-            gr.update(choices=chips, value=chips, visible=bool(chips)), session.token,
-            gr.update(value=busy, visible=bool(busy)), gr.update(visible=bool(busy)))
+            *panel, f.get("gender", ANY), f.get("colour", ANY), f.get("article_type", ANY),
+            f.get("price_max"), need, session.token, busy_line, stop, shown)
 
 
 def _answered(res: Resources, session: Session, answer: Answer, slot: int, prefix: str = "") -> None:
@@ -104,13 +121,14 @@ def _answered(res: Resources, session: Session, answer: Answer, slot: int, prefi
     session.traces[slot] = {"trace": answer.trace.to_json(), "source": explained}
 
 
-def _shown(res: Resources, session: Session, answer: Answer, prefix: str = "") -> tuple:
+def _shown(res: Resources, session: Session, shown: dict | None, answer: Answer,
+           prefix: str = "") -> tuple:
     """The outputs of an answer made at once (not streamed): appended to the chat, its products
     listed."""
     _answered(res, session, answer, _placeholder(session), prefix)
     if answer.cards:
         session.cards = answer.cards
-    return _outputs(session, answer.cards)
+    return _outputs(session, shown, answer.cards)
 
 
 def _placeholder(session: Session) -> int:
@@ -121,7 +139,7 @@ def _placeholder(session: Session) -> int:
 
 
 def make_respond(res: Resources) -> Callable[..., Iterator[tuple]]:
-    def respond(text, photo, token):
+    def respond(text, photo, token, shown=None):
         """One chat turn, streamed: the reply grows as the explanation is written."""
         session = res.sessions.get(token)
         history = session.history
@@ -132,62 +150,64 @@ def make_respond(res: Resources) -> Callable[..., Iterator[tuple]]:
             photo = check_upload(photo)
         except UploadError as exc:
             history.append({"role": "assistant", "content": str(exc)})
-            yield _outputs(session)
+            yield _outputs(session, shown)
             return
         if not (text or "").strip() and photo is None:
             history.append({"role": "assistant", "content": "Type what you are looking for, or "
                                                             "upload a photo."})
-            yield _outputs(session)
+            yield _outputs(session, shown)
             return
         if photo is not None:
             history.append({"role": "user", "content": gr.Image(photo, height=120)})
         slot = _placeholder(session)
         try:
-            yield from _stream(res, session, slot, text or "", photo)
+            yield from _stream(res, session, shown, slot, text or "", photo)
         except Exception as exc:     # a bug: said in the chat (and logged), never a stuck page
             log.exception("chat turn failed")
             history[slot] = {"role": "assistant", "content": f"Sorry, something went wrong "
                                                              f"({type(exc).__name__}); please try again."}
-            yield _outputs(session)
+            yield _outputs(session, shown)
     return respond
 
 
-def _stream(res: Resources, session: Session, slot: int, text: str, photo) -> Iterator[tuple]:
-    """The outputs of one turn as the agent's events arrive, the answer at message ``slot``."""
+def _stream(res: Resources, session: Session, shown: dict | None, slot: int, text: str,
+            photo) -> Iterator[tuple]:
+    """The outputs of one turn as the agent's events arrive, the answer at message ``slot``
+    (``shown``: what the page shows)."""
     history, written = session.history, ""
     for kind, payload in session.agent.stream(text, photo):
         if kind == "token":
             written += payload
             history[slot] = {"role": "assistant", "content": written}
-            yield _outputs(session, busy="Writing the explanation…")
+            yield _outputs(session, shown, busy="Writing the explanation…")
         elif kind in ("retry", "replace"):
             written = "" if kind == "retry" else payload
         elif kind == "stopped":
             history[slot] = {"role": "assistant",
                              "content": f"{written.strip()} … (stopped)".strip()}
-            yield _outputs(session)
+            yield _outputs(session, shown)
         elif kind == "answer":
             _answered(res, session, payload, slot)
             why = payload.cards[0] if payload.trace.intent == "explain" and payload.cards else None
             listed = [] if why else payload.cards
             if listed:
                 session.cards = listed
-            yield _outputs(session, listed, why)
+            yield _outputs(session, shown, listed, why)
 
 
 def make_set_filters(res: Resources) -> Callable[..., tuple]:
-    def set_filters(gender, colour, article_type, price_max, token):
+    def set_filters(gender, colour, article_type, price_max, token, shown):
         session = res.sessions.get(token)
         answer = session.agent.set_filters({"gender": None if gender == ANY else gender,
                                             "colour": None if colour == ANY else colour,
                                             "article_type": None if article_type == ANY else article_type,
                                             "price_max": price_max or None})
-        return _shown(res, session, answer)
+        return _shown(res, session, shown, answer)
     return set_filters
 
 
 def make_drop_need(res: Resources) -> Callable[..., tuple]:
-    def drop_need(kept, token):
+    def drop_need(kept, token, shown):
         """A need chip was removed: list again without that filter."""
         session = res.sessions.get(token)
         filters = session.agent.state.filters
@@ -195,7 +215,7 @@ def make_drop_need(res: Resources) -> Callable[..., tuple]:
         dropped = [label for label in labels.values() if label not in (kept or [])]
         answer = session.agent.set_filters({k: v for k, v in filters.items()
                                             if labels[k] not in dropped})
-        return _shown(res, session, answer, f"Without {', '.join(dropped)}. " if dropped else "")
+        return _shown(res, session, shown, answer, f"Without {', '.join(dropped)}. " if dropped else "")
     return drop_need
 
 
@@ -203,16 +223,17 @@ def make_restore(res: Resources) -> Callable[..., tuple]:
     def restore(token):
         """The page (re)loaded: show the conversation of the browser's token, if the server has it."""
         session = res.sessions.get(token)
-        return _outputs(session, session.cards)
+        return _outputs(session, None, session.cards)
     return restore
 
 
 def make_new_chat(res: Resources) -> Callable[..., tuple]:
     def new_chat():
         """A new conversation: nothing on screen, no need, a new token."""
-        chat, *_, gender, colour, category, price, need, token, busy, stop = \
+        chat, *_, gender, colour, category, price, need, token, busy, stop, shown = \
             _outputs(res.sessions.new())
-        return chat, [], [], None, [], "", gender, colour, category, price, need, token, busy, stop
+        return (chat, [], [], None, [], "", gender, colour, category, price, need, token, busy, stop,
+                shown)
     return new_chat
 
 
@@ -362,48 +383,49 @@ def build_app(res: Resources) -> gr.Blocks:
                                                    color_map=None, show_legend=False)
                         why_text = gr.Markdown(elem_id="why-text")
             card_data = gr.JSON(visible=False)
+            shown = gr.State(None)                 # what this page shows (see _outputs)
 
             respond = make_respond(res)
             outs = [chat, cards, card_data, heat, words, why_text, gender, colour, category,
-                    price, need, token, busy, stop]
+                    price, need, token, busy, stop, shown]
             clear = {"fn": lambda: ("", None), "inputs": None, "outputs": [text, photo],
                      "api_visibility": "private"}
-            send.click(respond, [text, photo, token], outs, api_name="chat",
+            send.click(respond, [text, photo, token, shown], outs, api_name="chat",
                        api_visibility="undocumented", concurrency_id="chat").then(**clear)  # not MCP
-            text.submit(respond, [text, photo, token], outs, api_visibility="private",
+            text.submit(respond, [text, photo, token, shown], outs, api_visibility="private",
                         concurrency_id="chat").then(**clear)
 
-            def chip(token, evt: gr.SelectData):
-                yield from respond(evt.value, None, token)
+            def chip(token, page, evt: gr.SelectData):
+                yield from respond(evt.value, None, token, page)
 
-            chat.option_select(chip, token, outs, api_visibility="private", concurrency_id="chat")
+            chat.option_select(chip, [token, shown], outs, api_visibility="private", concurrency_id="chat")
             chat.like(make_feedback(res), token, None, api_visibility="private", queue=False)
             stop.click(make_stop(res), token, None, api_visibility="private", queue=False)
             for trigger in (new_chat.click, chat.clear):
                 trigger(make_new_chat(res), None, outs, api_visibility="private", queue=False)
             app.load(make_restore(res), token, outs, api_visibility="private")
-            filters_in = [gender, colour, category, price, token]
+            filters_in = [gender, colour, category, price, token, shown]
             for control in (gender, colour, category):
                 control.input(make_set_filters(res), filters_in, outs, api_visibility="private",
                               concurrency_id="chat")
             price.submit(make_set_filters(res), filters_in, outs, api_visibility="private",
                          concurrency_id="chat")
-            need.input(make_drop_need(res), [need, token], outs, api_visibility="private",
+            need.input(make_drop_need(res), [need, token, shown], outs, api_visibility="private",
                        concurrency_id="chat")
             cards.select(make_select(res), card_data,
                          [selected, selected_info, detail, detail_photo, detail_text],
                          api_visibility="private", queue=False)
 
             def canned(template):
-                def send_canned(index, token):
+                def send_canned(index, token, page):
                     text = "" if index is None else template.format(n=int(index) + 1)
-                    yield from respond(text, None, token)
+                    yield from respond(text, None, token, page)
                 return send_canned
 
             for button, template, group in ((more, "more like #{n}", "chat"),
                                             (look, "what goes with #{n}?", "chat"),
                                             (why, "why #{n}?", HEAVY)):
-                button.click(canned(template), [selected, token], outs, api_visibility="private",
+                button.click(canned(template), [selected, token, shown], outs, api_visibility="private",
                              concurrency_id=group, concurrency_limit=1 if group == HEAVY else None)
 
         with gr.Tab("Analyst review", id="analyst"):
