@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,6 +35,7 @@ from .views import gallery, heatmap_image, need_chips, product_markdown, weighte
 ANY = "Any"
 HEAVY = "explanations"          # concurrency group of "why?" and the analyst's sampling
 SESSION_KEY = "fashion-assistant-session"       # the browser's local storage key of the token
+STREAM_EVERY = 0.1     # s between updates of a reply being written (each is a whole answer's outputs)
 log = logging.getLogger(__name__)
 CSS = """
 #busy {align-items: center}
@@ -173,13 +175,17 @@ def make_respond(res: Resources) -> Callable[..., Iterator[tuple]]:
 def _stream(res: Resources, session: Session, shown: dict | None, slot: int, text: str,
             photo) -> Iterator[tuple]:
     """The outputs of one turn as the agent's events arrive, the answer at message ``slot``
-    (``shown``: what the page shows)."""
-    history, written = session.history, ""
+    (``shown``: what the page shows). The reply being written is shown as its first token comes,
+    then at most every ``STREAM_EVERY`` seconds: Gradio post-processes every output of every
+    update, which is CPU the model and other shoppers would otherwise have."""
+    history, written, sent = session.history, "", None
     for kind, payload in session.agent.stream(text, photo):
         if kind == "token":
             written += payload
-            history[slot] = {"role": "assistant", "content": written}
-            yield _outputs(session, shown, busy="Writing the explanation…")
+            if sent is None or time.perf_counter() - sent >= STREAM_EVERY:
+                history[slot] = {"role": "assistant", "content": written}
+                yield _outputs(session, shown, busy="Writing the explanation…")
+                sent = time.perf_counter()
         elif kind in ("retry", "replace"):
             written = "" if kind == "retry" else payload
         elif kind == "stopped":

@@ -42,8 +42,20 @@ def _queued(res: Resources) -> gr.Blocks:
     refreshed every ``ANALYTICS_EVERY`` events instead. The catalogue's photos are static files:
     served from where they are, not hashed and copied into Gradio's cache for every answer."""
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(ANALYTICS_EVERY))
-    gr.set_static_paths(allowed(res))
+    _serve_static(allowed(res))
     return build_app(res).queue(default_concurrency_limit=None)
+
+
+def _serve_static(folders: list[str]) -> None:
+    """Serve ``folders`` as static files, checked first: Gradio tests every file of every answer
+    against each static folder in turn (resolving both paths each time, a few system calls per
+    folder), and the catalogue's photos are nearly all the files answers name. Gradio 6.31 keeps
+    the folders in the order checked in ``_StaticFiles.all_paths``."""
+    from gradio.data_classes import _StaticFiles
+
+    gr.set_static_paths(folders)
+    ours = {Path(f).resolve() for f in folders}
+    _StaticFiles.all_paths.sort(key=lambda path: path not in ours)
 
 
 def mount(site: FastAPI, path: str = "/assistant", index: str | Path | None = None,
