@@ -194,12 +194,15 @@ def test_chat_habits_in_chromium(index_dir, tmp_path, browser, shots):
         assert page.locator("#detail img").count() == 1
         page.screenshot(path=shots / "9-detail.png", full_page=True)
 
-        answers = bots(page)
+        answers, need = bots(page), page.locator("#need .token").all_inner_texts()
+        assert need
         page.reload()                                  # the conversation survives a reload
         page.wait_for_function("n => document.querySelectorAll('[data-testid=bot]').length == n",
                                arg=answers, timeout=WAIT)
         page.wait_for_function("document.querySelectorAll('#products img').length == 6",
                                timeout=WAIT)
+        page.locator("#need .token").first.wait_for(timeout=WAIT)
+        assert page.locator("#need .token").all_inner_texts() == need
         page.screenshot(path=shots / "10-after-reload.png")
 
         page.locator("#chat .option", has_text="why #1?").click()
@@ -215,6 +218,7 @@ def test_chat_habits_in_chromium(index_dir, tmp_path, browser, shots):
         ask(page, "why #2?")                           # the model is free: the next one is written
         page.wait_for_function("document.querySelector('#why-text').innerText.includes('Explanation:')",
                                timeout=WAIT)
+        assert page.locator("#stop").is_hidden()
 
         page.locator("#new-chat").click()
         page.wait_for_function("document.querySelectorAll('[data-testid=bot]').length == 0",

@@ -85,19 +85,14 @@ def _outputs(session: Session, shown: dict | None = None, cards: list[Card] | No
     and returned as the last output (the page's ``gr.State``). Gradio builds a
     whole new component for every ``gr.update`` and even for ``gr.skip()``, so a turn sends plain
     values where it can: component properties (the chips' choices, what is visible) only when
-    they change, and the "why?" panel emptied rather than skipped when it would be stale (new
-    products listed, or a new explanation being written)."""
+    they change."""
     shown = {} if shown is None else shown
     filters = session.agent.state.filters
     f = {k: v for k, v in filters.items() if not isinstance(v, list)}  # one value each
     chips = list(need_chips(filters).values())
     now = {"need": chips, "busy": bool(busy)}
-    if why:
-        panel = (heatmap_image(why), weighted_words(why), why_markdown(why))
-    elif cards or busy:
-        panel = (None, None, "")
-    else:
-        panel = (gr.skip(),) * 3
+    panel = (heatmap_image(why), weighted_words(why), why_markdown(why)) if why else \
+        (gr.skip(),) * 3
     need = chips if shown.get("need") == chips else \
         gr.update(choices=chips, value=chips, visible=bool(chips))
     busy_line, stop = (busy, "Stop") if shown.get("busy") == now["busy"] else \
