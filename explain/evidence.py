@@ -35,6 +35,7 @@ FIELDS = ("gender", "article_type", "colour", "usage", "season", "brand")
 # Fields and free attributes in which a product can stand out from the others on screen.
 CONTRAST_FIELDS = ("colour", "article_type", "brand", "usage")
 CONTRAST_ATTRIBUTES = ("fabric", "material", "pattern", "fit", "sleeve length", "neck")
+SHARED_SAID = 3         # shared attributes an explanation may cite (each is read before it writes)
 
 
 @dataclass
@@ -67,46 +68,43 @@ class Evidence:
 
     def facts(self) -> list[str]:
         """The claims an explanation may make, one short line each (what the LLM is given): few
-        lines, since every token of them is read before the first word is written, and none a
-        shopper cannot read (the similarity scores, and the catalogue group unless it is the
-        viewed product's, are in the evidence panel, not the text)."""
+        lines with short labels, since every token of them is read before the first word is
+        written (3.3 ms each on 2 cores), and none a shopper cannot read (the similarity scores,
+        the query words' weights, and the catalogue group unless it is the viewed product's, are
+        in the evidence panel, not the text)."""
         lines, shared = [], dict(self.shared)
         if self.query.kind == "composed" and self.asked:
-            lines.append("the shopper asked to change: " + in_pairs(self.asked))
+            lines.append("asked to change: " + in_pairs(self.asked))
         elif self.asked:
             has = {k: v for k, v in self.asked.items() if str(shared.get(k, "")).lower() == v.lower()}
             rest = {k: v for k, v in self.asked.items() if k not in has}
             for k in has:
                 shared.pop(k)
             if has:
-                lines.append("as the shopper asked, it has: " + in_pairs(has))
+                lines.append("asked for and has: " + in_pairs(has))
             if rest:
-                lines.append("the shopper asked for: " + in_pairs(rest))
+                lines.append("asked for: " + in_pairs(rest))
         if shared:
-            lines.append("both have: " + in_pairs(shared))
+            lines.append("both have: " + in_pairs(dict(list(shared.items())[:SHARED_SAID])))
         lines += [f"satisfies: {c}" for c in self.constraints]
         lines += self.contrasts
         if self.region:
-            lines.append(f"part of the photo that matched most: {self.region}")
+            lines.append(f"photo matched most: {self.region}")
         if self.popularity is not None:
-            lines.append(f"among the most bought products (popularity {self.popularity:.2f} of 1)")
+            lines.append(f"among the most bought (popularity {self.popularity:.2f} of 1)")
         if self.cluster and self.cluster.get("same_as_reference"):    # else the panel shows it
-            lines.append(f"in the same catalogue group as the product viewed: {self.cluster['name']}")
+            lines.append(f"same catalogue group as the viewed product: {self.cluster['name']}")
         if self.complement:
             lines.append(f"goes with it: {self.complement['reason']}")
         words = self.matched_product_words()
         if words:
-            lines.append(f"product words that matched most: {', '.join(words)}")
-        if self.query_words:      # said when it adds a word the product's line lacks
-            asked = [w.word.strip(".,;:") for w in self.query_words.top(3)]
-            said = set(normalise(" ".join(words)).split())
-            if not set(normalise(" ".join(asked)).split()) <= said:
-                lines.append(f"query words that mattered most: {', '.join(asked)}")
+            lines.append(f"words that matched: {', '.join(words)}")
         return lines
 
-    def matched_product_words(self, n: int = 5) -> list[str]:
+    def matched_product_words(self, n: int = 3) -> list[str]:
         """The most positively attributed words of the product's text that the shopper's
-        request also holds, or that are the product's own field values (colour, type, brand...).
+        request also holds, or that are the product's own field values (colour, type, brand...),
+        each once ("Floater" and "floaters" are one word).
         Words only the title, a free attribute or the description holds are not quoted: that is
         where a shop's free text, and any instruction planted in it, lives. Never a word inside
         an instruction-like sentence or holding code characters."""
@@ -116,12 +114,14 @@ class Evidence:
         fields = [str(v) for k, v in p.items() if k in FIELDS]
         known = set(normalise(" ".join(map(without_instructions, fields))).split())
         known |= set(normalise(without_instructions(self.query.text or "")).split())
-        out = []
+        out, seen = [], set()
         for w in self.product_words.top(len(self.product_words.words)):
             norm = normalise(w.word).split()
             word = w.word.strip(".,;:()\"'")
-            if norm and all(t in known for t in norm) and word not in out and not CODE_CHARS.search(word):
+            if norm and all(t in known for t in norm) and " ".join(norm) not in seen \
+                    and not CODE_CHARS.search(word):
                 out.append(word)
+                seen.add(" ".join(norm))
             if len(out) == n:
                 break
         return out
@@ -195,8 +195,8 @@ def in_pairs(values: dict[str, str]) -> str:
 
 
 def contrasts(product: Product, others: Sequence[Product]) -> list[str]:
-    """How ``product`` stands out from the other products shown with it (at least two): the field
-    and material values none of them has, in one phrase, and the lowest price."""
+    """How ``product`` stands out from the other products shown with it (at least two): the first
+    two field and material values none of them has, in one phrase, and the lowest price."""
     others = [o for o in others if o.id != product.id]
     if len(others) < 2:
         return []
@@ -210,11 +210,10 @@ def contrasts(product: Product, others: Sequence[Product]) -> list[str]:
             values.append(f"{name} {value}")
     out = []
     if values:
-        listed = values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
-        out.append(f"the only one of the {n} shown with {listed}")
+        out.append(f"the only one of the {n} shown with {' and '.join(values[:2])}")
     prices = [o.price for o in others if o.price is not None]
     if product.price is not None and len(prices) >= 2 and product.price < min(prices):
-        out.append(f"the lowest price of the {n} shown ({product.price:g}; the next is {min(prices):g})")
+        out.append(f"the lowest price of the {n} shown: {product.price:g} (next {min(prices):g})")
     return out
 
 

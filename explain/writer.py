@@ -23,7 +23,7 @@ from functools import lru_cache
 from prompts import load
 from retrieval.vocabulary import MATERIALS, Vocabulary, normalise
 
-from .evidence import Evidence
+from .evidence import SHARED_SAID, Evidence
 from .instructions import without_instructions
 from .llm import LocalLLM
 
@@ -98,6 +98,7 @@ REQUEST_FIELDS = {"colour": ("colour",), "color": ("colour",), "shade": ("colour
 FIELD_WORD = re.compile(r"\b(" + "|".join(REQUEST_FIELDS) + r")\b", re.IGNORECASE)
 CLAUSE = re.compile(r"[^,;:.!?()]+")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+PART_END = re.compile(r"(?<=[.!?;])\s+")    # sentences, and the parts a template joins with ";"
 # Where on a photo: position words, and what the heat-map's region phrase must hold for each.
 PHOTO = re.compile(r"\b(?:photo|picture|image|pictured)s?\b", re.IGNORECASE)
 POSITIONS = {"top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom", "left": "left",
@@ -127,9 +128,9 @@ def untruthful(text: str, evidence: Evidence, grounding: Grounding) -> list[str]
     if OTHERS.search(text) and not evidence.contrasts:
         out.append("others shown: the evidence holds no difference")
     region = evidence.region or ""
-    for sentence in SENTENCE_END.split(text):
-        if PHOTO.search(sentence):
-            out += [f"photo: {w.lower()}" for w in POSITION.findall(sentence)
+    for part in PART_END.split(text):      # "...words were navy, Top; its photo matched at the left"
+        if PHOTO.search(part):
+            out += [f"photo: {w.lower()}" for w in POSITION.findall(part)
                     if POSITIONS[w.lower()] not in region]
     return list(dict.fromkeys(out))
 
@@ -163,9 +164,9 @@ def lead(evidence: Evidence) -> str:
     it has among the products shown, the change asked for, why it goes with the anchor, the photo
     when the photo matched more than the words, else the words)."""
     if evidence.contrasts:
-        return "what sets it apart from the others shown"
+        return "what sets it apart"
     if evidence.constraints:
-        return "the change the shopper asked for"
+        return "the change asked for"
     if evidence.complement:
         return "why it goes with the product viewed"
     if evidence.popularity is not None:
@@ -265,7 +266,7 @@ def template_explanation(evidence: Evidence) -> str:
     parts += [f"it is {c}" for c in evidence.contrasts]
     if evidence.shared:
         parts.append("it has the same " + ", ".join(
-            f"{k.replace('_', ' ')} ({v})" for k, v in evidence.shared.items()))
+            f"{k.replace('_', ' ')} ({v})" for k, v in list(evidence.shared.items())[:SHARED_SAID]))
     if evidence.constraints:
         parts.append("it satisfies " + "; ".join(evidence.constraints))
     if evidence.complement:

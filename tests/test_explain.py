@@ -181,7 +181,7 @@ def test_a_product_stands_out_from_the_others_shown(searcher):
     odd = replace(base[0], colour="Red", attributes={"Fabric": "Linen"}, price=499.0)
     said = contrasts(odd, [odd, *base[1:]])
     assert said == ["the only one of the 4 shown with colour Red and fabric Linen",
-                    "the lowest price of the 4 shown (499; the next is 999)"]
+                    "the lowest price of the 4 shown: 499 (next 999)"]
     assert contrasts(base[1], [odd, *base[1:]]) == []
     assert contrasts(odd, [odd, base[1]]) == []                 # one other: nothing to stand out from
 

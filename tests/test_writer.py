@@ -111,10 +111,10 @@ def test_instructions_in_product_text_are_ignored(injected_index):
     result = next(r for r in searcher.text(query, 41) if r.id == "evil-1")
     ev = Explainer(searcher, steps=8)(Query("text", text=query), result)
     prompt = messages(ev)[-1]["content"]
-    assert "<data>" in prompt and prompt.count("<data>") == prompt.count("</data>") == 2
+    assert "<data>" in prompt and prompt.count("<data>") == prompt.count("</data>") == 1
     writer = ExplanationWriter(get_llm(), Grounding.of(searcher.vocabulary))
     out = writer.write(ev)
-    assert "scam" not in prompt.lower() and "instructions" not in prompt.split("<evidence>")[1]
+    assert "scam" not in prompt.lower() and "instructions" not in prompt.split("Evidence:")[1]
     assert not {"scam", "visit", "90%"} & set(out.text.lower().replace(".", " ").split())
     assert writer.grounding.unsupported(out.text, support(ev)) == []
     assert out.source in ("llm", "template") and out.attempts >= 1
@@ -173,6 +173,8 @@ def test_what_the_shopper_asked_is_checked_against_the_parsed_request(grounding,
     assert untruthful("It is beige as you wanted.", linen, grounding) == ["asked for: beige"]
     assert untruthful("Its photo matched most at the top.", linen, grounding) == ["photo: top"]
     assert untruthful("Its photo matched most in the centre.", linen, grounding) == []
+    assert untruthful("The words were navy, Top; its photo matched most at the centre.", linen,
+                      grounding) == []           # "Top" the product word is not a part of the photo
     assert untruthful("It has the same fabric as the others shown.", linen, grounding) == [
         "others shown: the evidence holds no difference"]
     linen.contrasts = ["the only one of the 6 shown with colour Beige"]
