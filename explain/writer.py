@@ -23,7 +23,7 @@ from functools import lru_cache
 from prompts import load
 from retrieval.vocabulary import MATERIALS, Vocabulary, normalise
 
-from .evidence import SHARED_SAID, Evidence
+from .evidence import CONTRAST_ATTRIBUTES, CONTRAST_FIELDS, SHARED_SAID, Evidence
 from .instructions import without_instructions
 from .llm import LocalLLM
 
@@ -107,13 +107,18 @@ POSITION = re.compile(r"\b(" + "|".join(POSITIONS) + r")\b", re.IGNORECASE)
 # A comparison with the other products on screen (only the evidence's contrasts support one).
 OTHERS = re.compile(r"\b(?:the )?others? (?:\w+ )?(?:shown|listed|products?|ones?)\b|\bof the (?:\w+ )?shown\b",
                     re.IGNORECASE)
+# What a comparison says sets the product apart: "the only white one", "the only one ... with brand Nike".
+ONLY = re.compile(r"\bonly\b[^,;:.!?()]*", re.IGNORECASE)
+CONTRAST_WORDS = set(folded(" ".join(["the only one of the shown with and lowest price next",
+                                       *CONTRAST_FIELDS, *CONTRAST_ATTRIBUTES])).split())
 
 
 def untruthful(text: str, evidence: Evidence, grounding: Grounding) -> list[str]:
     """What ``text`` says the shopper asked for that the turn's parsed request does not hold
     (a field it did not ask about, a value it did not name), photo positions the heat-map's
     region does not support, and a comparison with the other products shown when the evidence
-    has none, e.g. ``["asked for: colour", "photo: left"]``."""
+    has none, or that names what sets the product apart as a value the evidence's contrasts do
+    not hold ("the only white one"), e.g. ``["asked for: colour", "photo: left"]``."""
     asked = evidence.asked
     said = f" {folded(' '.join([evidence.query.text or '', *asked.values()]))} "
     out = []
@@ -127,6 +132,15 @@ def untruthful(text: str, evidence: Evidence, grounding: Grounding) -> list[str]
                 if not NUMBER.fullmatch(c) and f" {c} " not in said]
     if OTHERS.search(text) and not evidence.contrasts:
         out.append("others shown: the evidence holds no difference")
+    elif evidence.contrasts:          # "the only Lee top" is true when Lee sets it apart
+        apart = set(folded(" ".join(evidence.contrasts)).split()) - CONTRAST_WORDS
+        for part in PART_END.split(text):
+            if not OTHERS.search(part):
+                continue
+            for phrase in ONLY.findall(part):
+                said = [c for c in grounding.claims(phrase) if not NUMBER.fullmatch(c)]
+                if said and not apart & set(folded(phrase).split()):
+                    out += [f"others shown: not the only {c}" for c in said]
     region = evidence.region or ""
     for part in PART_END.split(text):      # "...words were navy, Top; its photo matched at the left"
         if PHOTO.search(part):

@@ -179,6 +179,12 @@ def test_what_the_shopper_asked_is_checked_against_the_parsed_request(grounding,
         "others shown: the evidence holds no difference"]
     linen.contrasts = ["the only one of the 6 shown with colour Beige"]
     assert untruthful("Of the six shown, it is the only beige one.", linen, grounding) == []
+    assert untruthful("A linen shirt; of the six shown, it is the only one in linen.", linen, grounding) == [
+        "others shown: not the only linen"]     # linen sets it apart from the search, not the others
+    assert "others shown: not the only linen" in untruthful("Of the six shown, it is the only Fabindia linen shirt.",
+                                                              linen, grounding)
+    linen.contrasts = ["the only one of the 6 shown with brand Fabindia"]
+    assert untruthful("Of the six shown, it is the only Fabindia linen shirt.", linen, grounding) == []
     # A search's slots and filters are what it asked for.
     navy = Evidence(Query("text", text="navy tshirts", filters={"gender": "Men", "price_max": 1500}),
                     {"id": "1", "title": "Turtle Men Navy Blue Tshirt"}, 0.8, {"text": 0.6}, {})
