@@ -138,9 +138,9 @@ def untruthful(text: str, evidence: Evidence, grounding: Grounding) -> list[str]
             if not OTHERS.search(part):
                 continue
             for phrase in ONLY.findall(part):
-                said = [c for c in grounding.claims(phrase) if not NUMBER.fullmatch(c)]
-                if said and not apart & set(folded(phrase).split()):
-                    out += [f"others shown: not the only {c}" for c in said]
+                named = [c for c in grounding.claims(phrase) if not NUMBER.fullmatch(c)]
+                if named and not apart & set(folded(phrase).split()):
+                    out += [f"others shown: not the only {c}" for c in named]
     region = evidence.region or ""
     for part in PART_END.split(text):      # "...words were navy, Top; its photo matched at the left"
         if PHOTO.search(part):
