@@ -117,11 +117,10 @@ class Evidence:
         out, seen = [], set()
         for w in self.product_words.top(len(self.product_words.words)):
             norm = normalise(w.word).split()
-            word = w.word.strip(".,;:()\"'")
-            if norm and all(t in known for t in norm) and " ".join(norm) not in seen \
-                    and not CODE_CHARS.search(word):
+            key, word = " ".join(norm), w.word.strip(".,;:()\"'")
+            if norm and all(t in known for t in norm) and key not in seen and not CODE_CHARS.search(word):
                 out.append(word)
-                seen.add(" ".join(norm))
+                seen.add(key)
             if len(out) == n:
                 break
         return out

@@ -132,17 +132,14 @@ def untruthful(text: str, evidence: Evidence, grounding: Grounding) -> list[str]
                 if not NUMBER.fullmatch(c) and f" {c} " not in said]
     if OTHERS.search(text) and not evidence.contrasts:
         out.append("others shown: the evidence holds no difference")
-    elif evidence.contrasts:          # "the only Lee top" is true when Lee sets it apart
-        apart = set(folded(" ".join(evidence.contrasts)).split()) - CONTRAST_WORDS
-        for part in PART_END.split(text):
-            if not OTHERS.search(part):
-                continue
+    apart = set(folded(" ".join(evidence.contrasts)).split()) - CONTRAST_WORDS
+    region = evidence.region or ""
+    for part in PART_END.split(text):      # "...words were navy, Top; its photo matched at the left"
+        if evidence.contrasts and OTHERS.search(part):   # "the only Lee top" is true when Lee sets it apart
             for phrase in ONLY.findall(part):
                 named = [c for c in grounding.claims(phrase) if not NUMBER.fullmatch(c)]
                 if named and not apart & set(folded(phrase).split()):
                     out += [f"others shown: not the only {c}" for c in named]
-    region = evidence.region or ""
-    for part in PART_END.split(text):      # "...words were navy, Top; its photo matched at the left"
         if PHOTO.search(part):
             out += [f"photo: {w.lower()}" for w in POSITION.findall(part)
                     if POSITIONS[w.lower()] not in region]
