@@ -35,7 +35,7 @@ class Context:
         self.encoder_spec = encoder
         self.index_dir = index_dir            # a built index given with --index (served by `load`)
         self.ratings = Path(ratings) if ratings else None     # the app's reviews database
-        self._trained: dict[tuple[str, bool], tuple[ClipEncoder, Features]] = {}
+        self._trained: dict[tuple[str, bool, bool], tuple[ClipEncoder, Features]] = {}
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -69,17 +69,21 @@ class Context:
             self.alignment_after = text_to_image_scores(enc, self.features.subset(self.split.test))
         return enc
 
-    def trained(self, spec: str, captions: bool = True) -> tuple[ClipEncoder, Features]:
+    def trained(self, spec: str, captions: bool = True,
+                category_path: bool = True) -> tuple[ClipEncoder, Features]:
         """An encoder of architecture ``spec`` trained on the training split (on several captions
-        per product, or the canonical text only) and the catalogue's embeddings under it."""
-        if spec == self.encoder_spec and captions:
+        per product, the kind caption with or without its ``category_path``, or on the canonical
+        text only) and the catalogue's embeddings under it."""
+        if spec == self.encoder_spec and captions and category_path:
             return self.encoder, self.embeddings
-        key = (spec, captions)
+        key = (spec, captions, category_path)
         if key not in self._trained:
             enc = create_encoder(spec)
             feats = tower_features(self.catalog.products, enc, report=self.catalog.report)
             train = self.split.train
-            caps = caption_features(self.catalog.products, enc).subset(train) if captions else None
+            caps = (caption_features(self.catalog.products, enc,
+                                     category_path=category_path).subset(train)
+                    if captions else None)
             train_alignment(enc, feats.subset(train), caps, seed=self.seed)
             self._trained[key] = enc, project(feats, enc)
         return self._trained[key]

@@ -176,11 +176,13 @@ def text_features(texts: Sequence[str], encoder: ClipEncoder, cache: FeatureCach
 
 
 def caption_features(products: Sequence[Product], encoder: ClipEncoder,
-                     cache: FeatureCache | None = None, engine: Engine | None = None) -> Captions:
-    """Text-tower features of every product's ``captions`` (through the cache)."""
+                     cache: FeatureCache | None = None, engine: Engine | None = None,
+                     category_path: bool = True) -> Captions:
+    """Text-tower features of every product's ``captions`` (through the cache; the kind without
+    its category path when not ``category_path``)."""
     texts, owner = [], []
     for row, p in enumerate(products):
-        for caption in p.captions:
+        for caption in p.captions_with(category_path):
             texts.append(caption)
             owner.append(row)
     return Captions(text_features(texts, encoder, cache, desc="encoding captions", engine=engine),

@@ -57,9 +57,17 @@ class Product:
     @property
     def captions(self) -> list[str]:
         """The ways a shopper might describe this product, for training the alignment: the
-        title, gender + colour + type ("Men Navy Blue Shirts"), the canonical text."""
-        kind = " ".join(x for x in (self.gender, self.colour, self.article_type or self.subcategory)
-                        if x)
+        title, its kind with the category path ("Men Navy Blue Shirts Apparel Topwear"), the
+        canonical text."""
+        return self.captions_with(category_path=True)
+
+    def captions_with(self, category_path: bool) -> list[str]:
+        """``captions``, the kind without the category and sub-category when not
+        ``category_path`` ("Men Navy Blue Shirts")."""
+        path = (self.category, self.subcategory) if category_path else ()
+        kind = " ".join(dict.fromkeys(x for x in (self.gender, self.colour,
+                                                  self.article_type or self.subcategory, *path)
+                                      if x))
         return list(dict.fromkeys(c for c in (self.title.strip(), kind, self.text) if c))
 
     def to_dict(self) -> dict[str, Any]:

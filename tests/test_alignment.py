@@ -45,6 +45,9 @@ def test_captions_and_the_trained_stage_are_learned_and_the_rest_stays_frozen(ca
     assert set(captions.owner.tolist()) == set(range(len(catalog.products)))
     product = catalog.products[0]
     assert product.captions[0] == product.title and product.text in product.captions
+    kind = f"{product.gender} {product.colour} {product.article_type}"
+    assert f"{kind} {product.category} {product.subcategory}" in product.captions  # broad names
+    assert kind in product.captions_with(category_path=False)
     trunk = local.model.visual.trunk
     stem, last = trunk.conv_stem.weight.clone(), trunk.conv_head.weight.clone()
     text_layer = local.model.text.transformer.encoder.layer[-1].output.dense.weight.clone()
