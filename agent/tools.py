@@ -30,6 +30,7 @@ from .state import PHOTO, Conversation
 # the planner's system prompt says so once rather than in every schema.
 PRODUCT = {"type": "string", "maxLength": 60}
 FILTER_VALUES = ("gender", "colour", "article_type")      # checked against the catalogue
+SURE = 0.5          # a photo's kind named with less probability is offered as a guess
 # Which filters give way first when nothing passes them all: price, then colour, then who it is
 # for; the kind of product last.
 RELAX_ORDER = (("price_min", "price_max"), ("colour",), ("gender",), ("article_type",))
@@ -127,7 +128,7 @@ def run_search(ctx: ToolContext, args: dict) -> ToolResult:
                                      exclude=state.excluded).results
         if photo:
             found = searcher.image(state.photo, ctx.k, filters, state.excluded)
-            named["kind"] = found.kind
+            named["kind"], named["sure"] = found.kind, found.confidence >= SURE
             return found.results
         return searcher.text(text, ctx.k, filters, state.excluded)
 
@@ -157,7 +158,9 @@ def run_search(ctx: ToolContext, args: dict) -> ToolResult:
                    (f" ({kept})." if kept else "."))
         return ToolResult(message, _cards(ctx, results, query), {"relaxed": dropped}, listing)
     active = state.describe_filters()
-    kind = f" It looks like {named['kind']} to me, so those come first." if named.get("kind") else ""
+    guess = "looks like {} to me" if named.get("sure") else "may be {}"
+    kind = (f" It {guess.format(named['kind'])}, so those come first." if named.get("kind")
+            else "")
     return ToolResult(f"Here {count(results)} for {what}" +
                       (f" ({active})." if active else ".") + kind, _cards(ctx, results, query),
                       {"kind": named["kind"]} if named.get("kind") else {}, listing=listing)
