@@ -35,7 +35,7 @@ class Context:
         self.encoder_spec = encoder
         self.index_dir = index_dir            # a built index given with --index (served by `load`)
         self.ratings = Path(ratings) if ratings else None     # the app's reviews database
-        self._trained: dict[tuple[str, bool, bool], tuple[ClipEncoder, Features]] = {}
+        self._trained: dict[tuple[str, bool, bool, int], tuple[ClipEncoder, Features]] = {}
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -69,14 +69,16 @@ class Context:
             self.alignment_after = text_to_image_scores(enc, self.features.subset(self.split.test))
         return enc
 
-    def trained(self, spec: str, captions: bool = True,
-                category_path: bool = True) -> tuple[ClipEncoder, Features]:
+    def trained(self, spec: str, captions: bool = True, category_path: bool = True,
+                seed: int | None = None) -> tuple[ClipEncoder, Features]:
         """An encoder of architecture ``spec`` trained on the training split (on several captions
         per product, the kind caption with or without its ``category_path``, or on the canonical
-        text only) and the catalogue's embeddings under it."""
-        if spec == self.encoder_spec and captions and category_path:
+        text only; with this run's seed unless ``seed`` is given) and the catalogue's embeddings
+        under it."""
+        seed = self.seed if seed is None else seed
+        if spec == self.encoder_spec and captions and category_path and seed == self.seed:
             return self.encoder, self.embeddings
-        key = (spec, captions, category_path)
+        key = (spec, captions, category_path, seed)
         if key not in self._trained:
             enc = create_encoder(spec)
             feats = tower_features(self.catalog.products, enc, report=self.catalog.report)
@@ -84,7 +86,7 @@ class Context:
             caps = (caption_features(self.catalog.products, enc,
                                      category_path=category_path).subset(train)
                     if captions else None)
-            train_alignment(enc, feats.subset(train), caps, seed=self.seed)
+            train_alignment(enc, feats.subset(train), caps, seed=seed)
             self._trained[key] = enc, project(feats, enc)
         return self._trained[key]
 

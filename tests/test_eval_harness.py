@@ -177,7 +177,7 @@ def test_encoder_suites_compare_architectures_on_held_out_queries(tmp_path, mynt
         assert 0 <= scores["category, paraphrased"]["P@10"] <= 1    # asked in a shopper's words
     by_seed = metrics["kagl"]["metrics"]["default by seed"]       # retrained with other seeds
     assert len(by_seed) == 4 and "default, mean of seeds 0, 1, 2, 3" in names
-    assert len({s["text-to-image"]["strict"]["MRR"] for s in by_seed.values()}) > 1
+    assert len({s["MRR"] for s in by_seed.values()}) > 1            # chance moves the figures
     photo = metrics["photo"]["metrics"]["results"]
     assert "default encoder, fused index (as served)" in photo
     assert "default encoder + H&M pairs (training codes): photo to photos" in photo

@@ -9,7 +9,6 @@ held-out products only. Each architecture is trained on the training split, one 
 (the ablation)."""
 from __future__ import annotations
 
-import copy
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -21,8 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from retrieval.alignment import train_alignment
-from retrieval.embed import Features, project, text_features
+from retrieval.embed import Features, text_features
 from retrieval.encoders import DEFAULT_ENCODER, ClipEncoder
 
 from ..context import Context
@@ -201,13 +199,8 @@ def figures(r: dict) -> list[float]:
 def seed_spread(ctx: Context, queries: dict, runs: int = RETRAINED) -> dict:
     """The default trained again with other seeds (which captions are drawn, batch order; same
     split): how far its figures move when nothing else changes."""
-    out = {}
-    for seed in range(ctx.seed + 1, ctx.seed + 1 + runs):
-        encoder = copy.deepcopy(ctx.base_encoder)
-        train = ctx.split.train
-        train_alignment(encoder, ctx.features.subset(train), ctx.captions.subset(train), seed=seed)
-        out[seed] = scores(ctx, encoder, project(ctx.features, encoder), queries)
-    return out
+    return {seed: scores(ctx, *ctx.trained(DEFAULT_ENCODER, seed=seed), queries)
+            for seed in range(ctx.seed + 1, ctx.seed + 1 + runs)}
 
 
 def run(ctx: Context) -> SuiteResult:
@@ -237,7 +230,9 @@ def run(ctx: Context) -> SuiteResult:
         {"catalog": str(ctx.catalog_path), "items": len(ctx.catalog), "seed": ctx.seed,
          "default encoder": DEFAULT_ENCODER, "queries": first["strict"]["n"],
          "unseen-title queries": first["unseen"]["n"]},
-        columns, rows, {"ours": results, "default by seed": spread, "anchors": ANCHORS},
+        columns, rows, {"ours": results, "anchors": ANCHORS,
+                        "default by seed": {seed: dict(zip(columns[1:], row))
+                                            for seed, row in zip(spread, by_seed.tolist())}},
         notes=[
             f"{first['strict']['n']} distinct held-out titles as queries, every catalogue photo "
             f"({int(ctx.features.has_image.sum())}) as the gallery. R@k: a held-out product with "
@@ -264,10 +259,10 @@ def run(ctx: Context) -> SuiteResult:
             "larger image tower (a 4.8M-parameter trunk against Lite0's 3.4M, packaged weights, same "
             f"128 px photos). The default encoder: '{DEFAULT_ROW}'.",
             "Unlike the zero-shot anchors, the rows with the category path have trained on the very "
-            "words of the category and sub-category queries "
-            "(with other products' photos), so those tasks measure how well unseen photos are "
-            "sorted under trained names. 'paraphrased': the category task asked in a shopper's "
-            "words instead (" + ", ".join(f"{k} -> '{v}'" for k, v in PARAPHRASES.items()) +
+            "words of the category and sub-category queries (with other products' photos), so "
+            "those tasks measure how well unseen photos are sorted under trained names. "
+            "'paraphrased': the category task asked in a shopper's words instead ("
+            + ", ".join(f"{k} -> '{v}'" for k, v in PARAPHRASES.items()) +
             "; eval/data/kagl_category_paraphrases.json, written by hand apart from the captions).",
             f"Seeds: the default trained {len(spread)} times on the same split, only the seed "
             "changed (caption draws, batch order); min-max over them: " + ", ".join(
