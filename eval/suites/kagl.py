@@ -207,7 +207,8 @@ def run(ctx: Context) -> SuiteResult:
     queries = title_queries(ctx)
     results = {variant.name: {"architecture": variant.spec, "captions": variant.captions,
                               "category path": variant.category_path,
-                              **scores(ctx, *ctx.trained(*variant[1:]), queries)}
+                              **scores(ctx, *ctx.trained(variant.spec, variant.captions,
+                                                         variant.category_path), queries)}
                for variant in VARIANTS}
     spread = {ctx.seed: results[DEFAULT_ROW], **seed_spread(ctx, queries)}
     columns = ["model", "R@1", "R@10", "MRR", "R@10 unseen titles", "R@10 shared-title rule",
@@ -217,7 +218,9 @@ def run(ctx: Context) -> SuiteResult:
     by_seed = np.array([figures(r) for r in spread.values()])
     rows.append([f"default, mean of seeds {', '.join(map(str, spread))}",
                  *by_seed.mean(0).tolist()])
-    ranges = {columns[1 + i]: (by_seed[:, i].min(), by_seed[:, i].max()) for i in (1, 5, 6, 9)}
+    by_column = dict(zip(columns[1:], by_seed.T))
+    ranges = {task: (by_column[task].min(), by_column[task].max())
+              for task in ("R@10", "category P@10", "sub-category P@10", "category P@10, paraphrased")}
     for model, t2i in ANCHORS["text-to-image"].items():
         rows.append([f"{model} (published, zero-shot)", t2i["R@1"], t2i["R@10"], t2i["MRR"], "",
                      "", ANCHORS["category"][model]["P@10"], ANCHORS["sub-category"][model]["P@10"],

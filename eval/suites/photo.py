@@ -158,9 +158,9 @@ def run(ctx: Context) -> SuiteResult:
                f"{'Myntra photos' if more is None else 'Myntra + H&M training codes'})",
                nearest_photos(photos, emb, myntra_types, named), named)
 
-    for name, spec, captions, category_path in VARIANTS:
-        encoder, emb = ctx.trained(spec, captions, category_path)
-        record(f"{name}: photo to photos",
+    for variant in VARIANTS:
+        encoder, emb = ctx.trained(variant.spec, variant.captions, variant.category_path)
+        record(f"{variant.name}: photo to photos",
                nearest_photos(project(tower_features(queries, encoder), encoder).image, emb))
     photos = project(tower_features(queries, ctx.encoder), ctx.encoder).image
     hm_photos = KindPhotos.of(hm_train, table, ctx.encoder)
