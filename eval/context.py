@@ -16,9 +16,10 @@ from retrieval.fusion import Fusion, create_fusion, item_labels
 from retrieval.index import ProductIndex
 from retrieval.ingest import Catalog, load_catalog
 from retrieval.settings import hm_dir
-from retrieval.splits import Split, assert_disjoint, holdout_split
+from retrieval.splits import Split, assert_disjoint, fold_split, holdout_split
 
 QUICK_LIMIT = 3000
+FOLDS = 5             # the held-out split is fold 0 of five (a fifth of the catalogue)
 
 
 class Context:
@@ -35,7 +36,7 @@ class Context:
         self.encoder_spec = encoder
         self.index_dir = index_dir            # a built index given with --index (served by `load`)
         self.ratings = Path(ratings) if ratings else None     # the app's reviews database
-        self._trained: dict[tuple[str, bool, bool, int], tuple[ClipEncoder, Features]] = {}
+        self._trained: dict[tuple[str, bool, bool, int, int], tuple[ClipEncoder, Features]] = {}
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -56,7 +57,12 @@ class Context:
 
     @cached_property
     def split(self) -> Split:
-        return holdout_split([p.id for p in self.catalog.products], 0.2, self.seed)
+        return holdout_split([p.id for p in self.catalog.products], 1 / FOLDS, self.seed)
+
+    def fold(self, k: int) -> Split:
+        """The catalogue with its ``k``-th fifth held out; fold 0 is ``split``."""
+        return self.split if k == 0 else fold_split([p.id for p in self.catalog.products], k,
+                                                    FOLDS, self.seed)
 
     @cached_property
     def encoder(self) -> ClipEncoder:
@@ -70,19 +76,20 @@ class Context:
         return enc
 
     def trained(self, spec: str, captions: bool = True, category_path: bool = True,
-                seed: int | None = None) -> tuple[ClipEncoder, Features]:
-        """An encoder of architecture ``spec`` trained on the training split (on several captions
-        per product, the kind caption with or without its ``category_path``, or on the canonical
-        text only; with this run's seed unless ``seed`` is given) and the catalogue's embeddings
-        under it."""
+                seed: int | None = None, fold: int = 0) -> tuple[ClipEncoder, Features]:
+        """An encoder of architecture ``spec`` trained on the training side of ``fold`` (on
+        several captions per product, the kind caption with or without its ``category_path``, or
+        on the canonical text only; with this run's seed unless ``seed`` is given) and the
+        catalogue's embeddings under it."""
         seed = self.seed if seed is None else seed
-        if spec == self.encoder_spec and captions and category_path and seed == self.seed:
+        if (spec == self.encoder_spec and captions and category_path and seed == self.seed
+                and fold == 0):
             return self.encoder, self.embeddings
-        key = (spec, captions, category_path, seed)
+        key = (spec, captions, category_path, seed, fold)
         if key not in self._trained:
             enc = create_encoder(spec)
             feats = tower_features(self.catalog.products, enc, report=self.catalog.report)
-            train = self.split.train
+            train = self.fold(fold).train
             caps = (caption_features(self.catalog.products, enc,
                                      category_path=category_path).subset(train)
                     if captions else None)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from retrieval.alignment import text_to_image_scores, train_alignment
-from retrieval.splits import LeakageError, assert_disjoint, holdout_split
+from retrieval.splits import LeakageError, assert_disjoint, fold_split, holdout_split
 
 
 def test_split_is_stable_and_disjoint():
@@ -19,6 +19,16 @@ def test_split_is_stable_and_disjoint():
     assert set(split.test) <= set(grown.test)      # items keep their side as the catalogue grows
     with pytest.raises(LeakageError, match="1 test items"):
         assert_disjoint(["a", "b"], ["b", "c"])
+
+
+def test_folds_hold_out_every_item_once():
+    ids = [str(i) for i in range(1000)]
+    folds = [fold_split(ids, k, 5) for k in range(5)]
+    held_out = sorted(row for f in folds for row in f.test.tolist())
+    assert held_out == list(range(1000))                  # each item held out by exactly one fold
+    assert folds[0].test.tolist() == holdout_split(ids, 0.2).test.tolist()
+    with pytest.raises(ValueError, match="fold 5"):
+        fold_split(ids, 5, 5)
 
 
 def test_training_improves_held_out_text_to_image_retrieval(encoder, catalog, features):
