@@ -178,13 +178,15 @@ def test_encoder_suites_compare_architectures_on_held_out_queries(tmp_path, mynt
     by_seed = metrics["kagl"]["metrics"]["default by seed"]       # retrained with other seeds
     assert len(by_seed) == 4 and "default, mean of seeds 0, 1, 2, 3" in names
     assert len({s["MRR"] for s in by_seed.values()}) > 1            # chance moves the figures
-    from eval.suites.kagl import WHOLE_ROW
+    from eval.suites.kagl import DEFAULT_ROW, WHOLE_ROW
 
     whole = metrics["kagl"]["metrics"]["cross-fitted"]    # the anchors' gallery: every product
     assert WHOLE_ROW in names
     assert whole["category"]["queries"] >= ours[VARIANTS[0].name]["category"]["queries"]
     assert sum(n for _, n in whole["category"]["P@10 by name"].values()) > sum(
         n for _, n in ours[VARIANTS[0].name]["category"]["P@10 by name"].values())
+    # fold 0 ranked alone is the held-out split the other rows rank
+    assert whole["category"]["P@10 of each fold alone"][0] == ours[DEFAULT_ROW]["category"]["P@10"]
     photo = metrics["photo"]["metrics"]["results"]
     assert "default encoder, fused index (as served)" in photo
     assert "default encoder + H&M pairs (training codes): photo to photos" in photo
