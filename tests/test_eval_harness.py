@@ -178,10 +178,12 @@ def test_encoder_suites_compare_architectures_on_held_out_queries(tmp_path, mynt
     by_seed = metrics["kagl"]["metrics"]["default by seed"]       # retrained with other seeds
     assert len(by_seed) == 4 and "default, mean of seeds 0, 1, 2, 3" in names
     assert len({s["MRR"] for s in by_seed.values()}) > 1            # chance moves the figures
-    from eval.suites.kagl import DEFAULT_ROW, WHOLE_ROW
+    from eval.suites.kagl import CROSS_FITTED, DEFAULT_ROW, whole_row
 
-    whole = metrics["kagl"]["metrics"]["cross-fitted"]    # the anchors' gallery: every product
-    assert WHOLE_ROW in names
+    cross_fitted = metrics["kagl"]["metrics"]["cross-fitted"]    # the anchors' gallery
+    assert list(cross_fitted) == list(CROSS_FITTED)
+    assert all(whole_row(short) in names for short in CROSS_FITTED)
+    whole = cross_fitted["default"]
     assert whole["category"]["queries"] >= ours[VARIANTS[0].name]["category"]["queries"]
     assert sum(n for _, n in whole["category"]["P@10 by name"].values()) > sum(
         n for _, n in ours[VARIANTS[0].name]["category"]["P@10 by name"].values())
