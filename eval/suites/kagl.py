@@ -167,7 +167,8 @@ def cross_fitted_categories(ctx: Context, variant: Variant) -> dict:
     for k in range(FOLDS):
         encoder, emb = ctx.trained(variant.spec, variant.captions, variant.category_path,
                                    fold=k)
-        rows = ctx.fold(k).test[emb.has_image[ctx.fold(k).test]]
+        held_out = ctx.fold(k).test
+        rows = held_out[emb.has_image[held_out]]
         folds.append((encoder, rows,
                       products_as_docs(emb, titles_projected(ctx, encoder, rows), rows)))
     rows = np.concatenate([r for _, r, _ in folds])
@@ -202,7 +203,7 @@ def kind_queries(ctx: Context, encoder: ClipEncoder, emb: Features, n: int = 500
 
 
 def plot(results: dict, whole: dict[str, dict], path: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 3.8), width_ratios=(1, 1.2))
     names = list(results)
     y = np.arange(len(names))
     axes[0].barh(y, [results[n]["text-to-image"]["strict"]["R@10"] for n in names],
@@ -232,9 +233,9 @@ def plot(results: dict, whole: dict[str, dict], path: Path) -> None:
     axes[1].set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
     axes[1].set_ylabel("P@10")
     axes[1].set_ylim(0, 1)
-    axes[1].legend(fontsize=6)
+    axes[1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
