@@ -53,14 +53,14 @@ VARIANTS = (
             "lit-effnet-lite0-minilm-maps", True, True),
     Variant("same, EfficientNet-Lite2 image tower", "lit-effnet-lite2-minilm-maps", True, True),
 )
-DEFAULT_ROW = next(v.name for v in VARIANTS
-                   if v.spec == DEFAULT_ENCODER and v.captions and v.category_path)
+DEFAULT_VARIANT = next(v for v in VARIANTS
+                       if v.spec == DEFAULT_ENCODER and v.captions and v.category_path)
+DEFAULT_ROW = DEFAULT_VARIANT.name
 CATEGORY_FIELDS = {"category": "category", "sub-category": "subcategory",
                    "fine-category": "article_type"}
 BATCH = 512
 RETRAINED = 3          # times the default is trained again with other seeds
-LITE2_ROW = VARIANTS[-1].name
-CROSS_FITTED = {"default": DEFAULT_ROW, "EfficientNet-Lite2 image tower": LITE2_ROW}
+CROSS_FITTED = {"default": DEFAULT_VARIANT, "EfficientNet-Lite2 image tower": VARIANTS[-1]}
 
 
 def whole_row(short: str) -> str:
@@ -172,16 +172,18 @@ def cross_fitted_categories(ctx: Context, variant: Variant) -> dict:
         folds.append((encoder, rows,
                       products_as_docs(emb, titles_projected(ctx, encoder, rows), rows)))
     rows = np.concatenate([r for _, r, _ in folds])
+    bounds = np.cumsum([0, *(len(r) for _, r, _ in folds)])
     out = {}
     for task, field in CATEGORY_FIELDS.items():
         labels = np.array([getattr(products[r], field) or "" for r in rows], dtype=object)
         names = sorted(set(labels) - {""})
         standardised, alone = [], []
-        for encoder, fold_rows, docs in folds:
+        for (encoder, _, docs), start, stop in zip(folds, bounds, bounds[1:]):
             s = encoder.encode_texts(names) @ docs.T
             standardised.append((s - s.mean(1, keepdims=True)) / s.std(1, keepdims=True))
-            fold_labels = labels[np.isin(rows, fold_rows)]
-            asked = [i for i, n in enumerate(names) if n in set(fold_labels)]
+            fold_labels = labels[start:stop]
+            present = set(fold_labels)
+            asked = [i for i, n in enumerate(names) if n in present]
             alone.append(precision(s[asked], fold_labels, [names[i] for i in asked])["P@10"])
         out[task] = {**precision(np.concatenate(standardised, axis=1), labels, names),
                      "P@10 of each fold alone": alone}
@@ -274,9 +276,8 @@ def run(ctx: Context) -> SuiteResult:
                                                          variant.category_path), queries)}
                for variant in VARIANTS}
     spread = {ctx.seed: results[DEFAULT_ROW], **seed_spread(ctx, queries)}
-    by_name = {v.name: v for v in VARIANTS}
-    whole = {short: cross_fitted_categories(ctx, by_name[name])
-             for short, name in CROSS_FITTED.items()}
+    whole = {short: cross_fitted_categories(ctx, variant)
+             for short, variant in CROSS_FITTED.items()}
     columns = ["model", "R@1", "R@10", "MRR", "R@10 unseen titles", "R@10 shared-title rule",
                "category P@10", "sub-category P@10", "fine-category P@10", "kind query P@10",
                "category P@10, paraphrased"]
