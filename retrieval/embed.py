@@ -99,6 +99,8 @@ def _encode_missing(encoder: ClipEncoder, tower: str, sources: dict[str, str], c
     identity = encoder.towers.identity(tower)
     found = cache.get(identity, sources)
     todo = {k: s for k, s in sources.items() if k not in found}
+    if tower == "text":         # a batch is padded to its longest text: batch like lengths together
+        todo = dict(sorted(todo.items(), key=lambda item: len(item[1])))
     failed: dict[str, str] = {}
     with tqdm(total=len(todo), desc=desc, unit="item", mininterval=1.0, disable=not todo) as bar:
         for vectors, failures in (engine.run(encoder, tower, todo, batch_size) if todo else ()):

