@@ -4,7 +4,8 @@
 USearch indexes, each held by a Ray actor (``VectorShard``), a product's vector in shard
 ``key % shards``. Adds and removes go to the owning shard; a search asks every shard for its top
 ``count`` at once and merges them by distance, so the merged top ``count`` holds every vector
-one index over the same vectors would rank there (up to each shard's HNSW recall). The shards
+one index over the same vectors would rank there (up to each shard's HNSW recall; a shard no
+larger than its search beam, ``expansion_search``, is searched exactly). The shards
 save their files into the index's generation folder (``vectors.usearch.shard-I``) before it is
 made current, so a set of shards changes atomically; the folder must be reachable from the
 actors' nodes (a shared disk on a cluster).
@@ -42,7 +43,9 @@ class VectorShard:
     def search(self, vector: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         if len(self.index) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        matches = self.index.search(vector, min(count, len(self.index)))
+        # a shard no larger than the search beam gains nothing from the graph: searched exactly
+        exact = len(self.index) <= self.index.expansion_search
+        matches = self.index.search(vector, min(count, len(self.index)), exact=exact)
         return np.asarray(matches.keys, np.int64), np.asarray(matches.distances, np.float32)
 
     def get(self, keys: np.ndarray) -> np.ndarray:
