@@ -99,11 +99,11 @@ def test_captions_are_batched_by_length_and_each_keeps_its_own_vector(encoder, c
     """The build sends texts of like length through the text tower together (a batch is padded
     to its longest text), and every caption still gets the vector it gets alone."""
     texts = [c for p in catalog.products[:40] for c in p.captions]
-    widths = []
+    lengths = []
     real = encoder.text_tower
 
     def recording(batch):
-        widths.append([len(t) for t in batch])
+        lengths.append([len(t) for t in batch])
         return real(batch)
 
     encoder.text_tower = recording
@@ -112,7 +112,7 @@ def test_captions_are_batched_by_length_and_each_keeps_its_own_vector(encoder, c
                                 batch_size=16)
     finally:
         del encoder.text_tower
-    assert [w for batch in widths for w in batch] == sorted(len(t) for t in set(texts))
+    assert [n for batch in lengths for n in batch] == sorted(len(t) for t in set(texts))
     alone = np.stack([real([t])[0] for t in texts])
     cos = (vectors * alone).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(alone, axis=1)
     assert cos.min() > 0.9999
