@@ -19,13 +19,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(index_dir: str | None, ratings: str) -> tuple[subprocess.Popen, str]:
-    """Start the app on a free port (the demo index when ``index_dir`` is None) and wait until
-    it answers; returns the process and its URL."""
+def start_app(index_dir: str | None, ratings: str,
+              analysts: str | None = None) -> tuple[subprocess.Popen, str]:
+    """Start the app on a free port (the demo index when ``index_dir`` is None; the analyst area
+    with ``analysts``, a file of name:password lines) and wait until it answers; returns the
+    process and its URL."""
     port = free_port()
     args = [sys.executable, "-m", "ui", "--port", str(port), "--ratings", ratings]
     if index_dir:
         args += ["--index", index_dir]
+    if analysts:
+        args += ["--analysts", analysts]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 900             # the demo index may be built first

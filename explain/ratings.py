@@ -15,6 +15,15 @@ from pathlib import Path
 
 from retrieval.settings import runs_dir
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: object) -> object:
+    """``value`` for a CSV cell: a text starting like a formula gets a leading ``'`` (OWASP's
+    advice against CSV injection), so a spreadsheet shows it as text."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ratings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -163,7 +172,8 @@ class RatingStore:
         return out
 
     def export_csv(self, path: str | Path) -> Path:
-        """All ratings as CSV, written to a temporary file and renamed into place."""
+        """All ratings as CSV, written to a temporary file and renamed into place; a text that a
+        spreadsheet would read as a formula is written with a leading apostrophe."""
         path = Path(path)
         names = [f.name for f in fields(Rating)]
         fd, tmp = tempfile.mkstemp(prefix=".ratings-", suffix=".csv", dir=path.parent)
@@ -171,7 +181,7 @@ class RatingStore:
             writer = csv.writer(fh)
             writer.writerow(names)
             for r in self.all():
-                writer.writerow([getattr(r, n) for n in names])
+                writer.writerow([spreadsheet_text(getattr(r, n)) for n in names])
         os.replace(tmp, path)
         return path
 

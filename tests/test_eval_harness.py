@@ -211,7 +211,7 @@ def test_robustness_suite_counts_every_hostile_case_and_none_fails(tmp_path, myn
     run_eval(out, myntra, "--suite", "robustness", "--quick", "--limit", "300", timeout=2400)
     metrics = json.loads((out / "metrics.json").read_text())["robustness"]["metrics"]
     families = {k: v for k, v in metrics.items() if isinstance(v, dict) and k != "total"}
-    assert len(families) == 10 and all(f["tried"] > 0 for f in families.values())
+    assert len(families) == 12 and all(f["tried"] > 0 for f in families.values())
     assert sum(f["tried"] for n, f in families.items() if n.startswith("catalogue")) > 150
     failures = {n: {k: v for k, v in f.items() if k != "tried" and v} for n, f in families.items()}
     assert not any(failures.values()), (failures, metrics["failure examples"])

@@ -20,13 +20,15 @@ def test_readme_python_examples_run_as_written(tmp_path, monkeypatch, capsys):
     blocks = BLOCK.findall(README.read_text(encoding="utf-8"))
     assert len(blocks) >= 5, "the README's Python examples were not found"
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "analysts.txt").write_text("ana:her password\n")   # the analysts the examples name
     namespace: dict = {}
     servers = []
     try:
         for number, code in enumerate(blocks, 1):
             if m := URL.search(code):              # the example expects the app running there
                 servers.append(Server(["ui", "--index", "runs/quickstart", "--ratings",
-                                       str(tmp_path / "ratings.sqlite")], port=int(m.group(1))))
+                                       str(tmp_path / "ratings.sqlite"), "--analysts",
+                                       "analysts.txt"], port=int(m.group(1))))
             exec(compile(code, f"README.md python example {number}", "exec"), namespace)
     finally:
         for server in servers:

@@ -17,14 +17,12 @@ import numpy as np
 import pytest
 from servers import Server
 
+from eval.robustness.browser import ARGS, CHROMIUM, wait_until
 from explain.ratings import Rating, RatingStore
 from retrieval.settings import runs_dir
 
 pytestmark = pytest.mark.slow           # end to end: a served app in Chromium
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT = 180_000                 # ms; an explanation on a busy 2-core machine takes a while
 
 
@@ -47,15 +45,13 @@ def browser():
 
 
 def bot_says(page, prefix: str) -> None:
-    page.wait_for_function(
-        "p => [...document.querySelectorAll('[data-testid=bot]')].some(e => e.innerText.startsWith(p))",
-        arg=prefix, timeout=WAIT)
+    wait_until(page, "p => [...document.querySelectorAll('[data-testid=bot]')]"
+                     ".some(e => e.innerText.startsWith(p))", prefix)
 
 
 def select(page, n: int) -> None:
     page.locator("#products .thumbnail-item").nth(n - 1).click()
-    page.wait_for_function("n => document.querySelector('#selected').innerText.includes('#' + n)",
-                           arg=n, timeout=WAIT)
+    wait_until(page, "n => document.querySelector('#selected').innerText.includes('#' + n)", n)
 
 
 def ask(page, text: str) -> None:
@@ -63,16 +59,40 @@ def ask(page, text: str) -> None:
     page.locator("#send").click()
 
 
+ANALYST = ("ana", "s3cret pass")
+
+
+def analysts_file(tmp_path: Path) -> str:
+    path = tmp_path / "analysts.txt"
+    path.write_text(f"# the shop's analysts\n{ANALYST[0]}:{ANALYST[1]}\n")
+    return str(path)
+
+
+def signed_in(browser, url: str):
+    """A page on the analyst area, signed in through Gradio's login form."""
+    page = browser.new_context(viewport={"width": 1300, "height": 1100}).new_page()
+    page.goto(f"{url}analyst/")
+    page.locator("input[type=password]").wait_for(timeout=WAIT)
+    page.locator("input:not([type=password])").first.fill(ANALYST[0])
+    page.locator("input[type=password]").fill(ANALYST[1])
+    page.get_by_role("button", name="Login").click()
+    page.locator("#ratings").wait_for(timeout=WAIT)
+    return page
+
+
 def test_shopper_and_analyst_in_chromium(index_dir, tmp_path, browser, shots):
     ratings = tmp_path / "ratings.sqlite"
-    server = Server(["ui", "--index", str(index_dir), "--ratings", str(ratings)])
+    analysts = analysts_file(tmp_path)
+    server = Server(["ui", "--index", str(index_dir), "--ratings", str(ratings), "--analysts", analysts])
     try:
         page = browser.new_page(viewport={"width": 1300, "height": 1100})
-        page.goto(server.url)
+        response = page.goto(server.url)
+        policy = response.headers["content-security-policy"]
+        assert "img-src 'self' data: blob:" in policy and "frame-ancestors 'self'" in policy
+        assert response.headers["x-content-type-options"] == "nosniff"
         ask(page, "show me tshirts for men")
         bot_says(page, "Here are 6 products")
-        page.wait_for_function("document.querySelectorAll('#products img').length == 6",
-                               timeout=WAIT)
+        wait_until(page, "document.querySelectorAll('#products img').length == 6")
         assert page.locator("#products").inner_text().count("score") == 6    # card captions
         assert "article type: Tshirts" in page.locator("#need").inner_text()   # the need chips
         page.locator("#filters").get_by_text("Filters").click()
@@ -96,38 +116,34 @@ def test_shopper_and_analyst_in_chromium(index_dir, tmp_path, browser, shots):
 
         select(page, 1)
         page.locator("#why").click()
-        page.wait_for_function("document.querySelector('#why-text').innerText.includes('Explanation:')",
-                               timeout=WAIT)
+        wait_until(page, "document.querySelector('#why-text').innerText.includes('Explanation:')")
         why = page.locator("#why-text").inner_text()
         assert "grounded in the evidence" in why or "template" in why
         assert page.locator("#why-panel img").count() >= 1                  # the Grad-CAM overlay
         page.screenshot(path=shots / "4-why.png", full_page=True)
 
-        page.get_by_role("tab", name="Analyst review").click()
+        assert "Analyst" not in page.locator("body").inner_text()      # the shop shows the shop only
+        page = signed_in(browser, server.url)
+        page.locator("#review-query textarea").fill("navy shirt")
         page.locator("#sample").click()
-        page.wait_for_function("document.querySelector('#review-text').innerText.includes('Explanation:')",
-                               timeout=WAIT)
+        wait_until(page, "document.querySelector('#review-text').innerText.includes('Explanation:')")
         page.locator("#clarity input[type=number]").fill("4")
         page.locator("#comment textarea").fill("clear, cites the colour")
         page.locator("#flag input").check()
         page.locator("#save-rating").click()
-        page.wait_for_function("document.querySelector('#rating-status').innerText.includes('Saved rating #1')",
-                               timeout=WAIT)
+        wait_until(page, "document.querySelector('#rating-status').innerText.includes('Saved rating #1')")
         page.screenshot(path=shots / "5-rating.png", full_page=True)
     finally:
         server.stop()
 
     # The rating is in the database file, and the restarted app lists it.
     row = sqlite3.connect(ratings).execute(
-        "SELECT clarity, flagged, comment FROM ratings").fetchall()
-    assert row == [(4, 1, "clear, cites the colour")]
-    server = Server(["ui", "--index", str(index_dir), "--ratings", str(ratings)])
+        "SELECT clarity, flagged, comment, analyst FROM ratings").fetchall()
+    assert row == [(4, 1, "clear, cites the colour", "ana")]       # the signed-in analyst
+    server = Server(["ui", "--index", str(index_dir), "--ratings", str(ratings), "--analysts", analysts])
     try:
-        page = browser.new_page(viewport={"width": 1300, "height": 1100})
-        page.goto(server.url)
-        page.get_by_role("tab", name="Analyst review").click()
-        page.wait_for_function("document.querySelector('#ratings').innerText.includes('cites the colour')",
-                               timeout=WAIT)
+        page = signed_in(browser, server.url)
+        wait_until(page, "document.querySelector('#ratings').innerText.includes('cites the colour')")
         page.screenshot(path=shots / "6-rating-after-restart.png", full_page=True)
     finally:
         server.stop()
@@ -157,7 +173,8 @@ def test_chat_habits_in_chromium(index_dir, tmp_path, browser, shots):
     for source, flagged in (("llm", True), ("template", False)):
         store.add(Rating("tshirts", "1", f"{source} text", source, 4, 4, flagged, f"{source} review"))
     store.close()
-    server = Server(["ui", "--index", str(index_dir), "--ratings", str(ratings)])
+    server = Server(["ui", "--index", str(index_dir), "--ratings", str(ratings), "--analysts",
+                     analysts_file(tmp_path)])
     try:
         page = browser.new_context(viewport={"width": 1300, "height": 1100}).new_page()
         page.goto(server.url)
@@ -186,9 +203,8 @@ def test_chat_habits_in_chromium(index_dir, tmp_path, browser, shots):
 
         title = page.locator("#products .thumbnail-item").nth(1).inner_text().split("\n")[0]
         page.locator("#products .thumbnail-item").nth(1).click()
-        page.wait_for_function("document.querySelector('#detail-text') && "
-                               "document.querySelector('#detail-text').innerText.includes('₹')",
-                               timeout=WAIT)
+        wait_until(page, "document.querySelector('#detail-text') && "
+                               "document.querySelector('#detail-text').innerText.includes('₹')")
         detail = page.locator("#detail-text").inner_text()
         assert title.rstrip("…. ")[:20] in detail and "kind:" in detail
         assert page.locator("#detail img").count() == 1
@@ -197,45 +213,38 @@ def test_chat_habits_in_chromium(index_dir, tmp_path, browser, shots):
         answers, need = bots(page), page.locator("#need .token").all_inner_texts()
         assert need
         page.reload()                                  # the conversation survives a reload
-        page.wait_for_function("n => document.querySelectorAll('[data-testid=bot]').length == n",
-                               arg=answers, timeout=WAIT)
-        page.wait_for_function("document.querySelectorAll('#products img').length == 6",
-                               timeout=WAIT)
+        wait_until(page, "n => document.querySelectorAll('[data-testid=bot]').length == n", answers)
+        wait_until(page, "document.querySelectorAll('#products img').length == 6")
         page.locator("#need .token").first.wait_for(timeout=WAIT)
         assert page.locator("#need .token").all_inner_texts() == need
         page.screenshot(path=shots / "10-after-reload.png")
 
         page.locator("#chat .option", has_text="why #1?").click()
-        page.wait_for_function("document.querySelector('#busy-text') && "
-                               "document.querySelector('#busy-text').innerText.includes('Writing')",
-                               timeout=WAIT)
+        wait_until(page, "document.querySelector('#busy-text') && "
+                               "document.querySelector('#busy-text').innerText.includes('Writing')")
         page.screenshot(path=shots / "11-writing.png")
         page.locator("#stop").click()
         bot_says(page, "")
-        page.wait_for_function("[...document.querySelectorAll('[data-testid=bot]')]"
-                               ".some(e => e.innerText.includes('(stopped)'))", timeout=WAIT)
-        page.locator("#stop").wait_for(state="hidden", timeout=WAIT)
+        wait_until(page, "[...document.querySelectorAll('[data-testid=bot]')]"
+                               ".some(e => e.innerText.includes('(stopped)'))")
+        page.locator("#stop").wait_for(state="hidden")
         ask(page, "why #2?")                           # the model is free: the next one is written
-        page.wait_for_function("document.querySelector('#why-text').innerText.includes('Explanation:')",
-                               timeout=WAIT)
+        wait_until(page, "document.querySelector('#why-text').innerText.includes('Explanation:')")
         assert page.locator("#stop").is_hidden()
 
         page.locator("#new-chat").click()
-        page.wait_for_function("document.querySelectorAll('[data-testid=bot]').length == 0",
-                               timeout=WAIT)
+        wait_until(page, "document.querySelectorAll('[data-testid=bot]').length == 0")
         assert page.locator("#products img").count() == 0
         page.reload()
         page.locator("#query textarea").wait_for(timeout=WAIT)
         assert bots(page) == 0                         # the new chat is the one kept
 
-        page.get_by_role("tab", name="Analyst review").click()
-        page.wait_for_function("document.querySelector('#feedback').innerText.includes('refine')",
-                               timeout=WAIT)
+        page = signed_in(browser, server.url)
+        wait_until(page, "document.querySelector('#feedback').innerText.includes('refine')")
         assert "down" in page.locator("#feedback").inner_text()
         page.locator("#by-source input").click()
         page.get_by_role("option", name="template").click()
-        page.wait_for_function("!document.querySelector('#ratings').innerText.includes('llm review')",
-                               timeout=WAIT)
+        wait_until(page, "!document.querySelector('#ratings').innerText.includes('llm review')")
         assert "template review" in page.locator("#ratings").inner_text()
         page.locator("#ratings-summary").wait_for(timeout=WAIT)
         page.screenshot(path=shots / "12-analyst-filters.png", full_page=True)
@@ -251,8 +260,7 @@ def test_chat_habits_in_chromium(index_dir, tmp_path, browser, shots):
         phone.keyboard.type("backpacks")
         phone.keyboard.press("Enter")
         bot_says(phone, "Here are")
-        phone.wait_for_function("document.querySelectorAll('#products img').length > 0",
-                                timeout=WAIT)
+        wait_until(phone, "document.querySelectorAll('#products img').length > 0")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390   # no sideways scroll
         phone.locator("#chat .option", has_text="more like #1").focus()
         phone.keyboard.press("Enter")
@@ -295,7 +303,7 @@ def test_demo_api_mcp_and_bad_uploads(index_dir, tmp_path):
         assert "shopper> show me tshirts for men" in printed and "assistant> Here are" in printed
         assert f"The assistant is at {server.url}" in printed
         client = Client(server.url, verbose=False)
-        found = client.predict("black backpack", 3, api_name="/search")
+        found = json.loads(client.predict("black backpack", 3, api_name="/search"))
         assert len(found) == 3 and {"id", "title", "score", "price", "image", "why"} <= set(found[0])
         out = client.predict("show me backpacks", None, None, api_name="/chat")
         assert out[0][-1]["content"][0]["text"].startswith("Here are")
@@ -317,6 +325,12 @@ def test_demo_api_mcp_and_bad_uploads(index_dir, tmp_path):
             except urllib.error.HTTPError as exc:
                 code = exc.code
             assert code == status, path
+        # No analysts configured: no analyst area, and the shop's API has no rating endpoint.
+        for path in ("analyst/", "analyst/config"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"{server.url}{path}")
+            assert refused.value.code == 404
+        assert "/rate" not in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
         with ThreadPoolExecutor(1) as pool:      # its own event loop (Playwright's runs here)
             tools, results = pool.submit(asyncio.run, mcp_session(f"{server.url}gradio_api/mcp/",
                                                                   found[0]["id"])).result()
@@ -347,7 +361,7 @@ def test_explanations_in_flight_do_not_hold_up_searches(index_dir, tmp_path):
         while not all(job.status().code in (Status.IN_QUEUE, Status.PROCESSING, Status.ITERATING,
                                             Status.PROGRESS, Status.FINISHED) for job in whys):
             time.sleep(0.05)                                 # every explanation is with the app
-        found = client.predict("black backpack", 3, api_name="/search")
+        found = json.loads(client.predict("black backpack", 3, api_name="/search"))
         out = client.predict("show me watches", None, None, api_name="/chat")
         assert not any(job.done() for job in whys), "a search waited for an explanation"
         assert len(found) == 3 and out[0][-1]["content"][0]["text"].startswith("Here are")

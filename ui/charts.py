@@ -19,6 +19,7 @@ from explain.faithfulness import image_deletions
 from retrieval.ingest import open_rgb
 from retrieval.search import Searcher
 
+plt.rcParams["text.parse_math"] = False        # catalogue text in labels is text, not TeX
 MAP_POINTS = 5000
 
 

@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root-path", default=None, help="URL prefix when served behind a proxy")
     p.add_argument("--ratings", default=None, help=f"SQLite file of analyst ratings and shoppers' "
                                                    f"thumbs (default: FASHION_RATINGS or {default_path()})")
+    p.add_argument("--analysts", default=None,
+                   help="file of name:password lines, one per analyst (default: FASHION_ANALYSTS); "
+                        "the analyst area at /analyst/ is served only with one")
+    p.add_argument("--frame-ancestors", default=None,
+                   help="space-separated origins that may embed the app in a frame (default: "
+                        "FASHION_FRAME_ANCESTORS, else the app's own origin only)")
     p.add_argument("--planner", choices=PLANNERS, default=DEFAULT_PLANNER,
                    help="how a chat turn is understood (see `python -m agent --help`)")
     p.add_argument("--demo", action="store_true",
@@ -58,5 +64,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo:
         demo_conversation(ShoppingAgent(res.searcher, args.planner, "template",
                                         explainer=res.explainer))
-    launch(res, args.host, args.port or 7860, args.root_path)
+    launch(res, args.host, args.port or 7860, args.root_path, args.analysts, args.frame_ancestors)
     return 0

@@ -16,7 +16,8 @@ iframe{border:0;width:100%;height:1400px}</style></head>
 </body></html>"""
 
 
-def create_site(index: str | None = None, ratings: str | None = None) -> FastAPI:
+def create_site(index: str | None = None, ratings: str | None = None,
+                analysts: str | None = None) -> FastAPI:
     from fastapi.responses import HTMLResponse
 
     from .server import mount
@@ -27,7 +28,7 @@ def create_site(index: str | None = None, ratings: str | None = None) -> FastAPI
     def home() -> str:
         return PAGE
 
-    return mount(site, "/assistant", index, ratings)
+    return mount(site, "/assistant", index, ratings, analysts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,10 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ui.site", description=__doc__)
     p.add_argument("--index")
     p.add_argument("--ratings")
+    p.add_argument("--analysts", help="file of name:password lines: the analyst area at "
+                                      "/assistant/analyst/ (off without it)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     args = p.parse_args(argv)
-    uvicorn.run(create_site(args.index, args.ratings), host=args.host, port=args.port)
+    uvicorn.run(create_site(args.index, args.ratings, args.analysts), host=args.host, port=args.port)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""What the app shows for an agent answer: gallery items, the "why?" panel, the trace."""
+"""What the app shows for an agent answer: gallery items, the "why?" panel, the detail view.
+Catalogue, shopper and LLM text goes into the app's Markdown escaped (``md``): shown as text."""
 from __future__ import annotations
 
 import base64
@@ -8,6 +9,8 @@ from PIL import Image
 
 from agent.calls import Card
 from retrieval.products import Product
+
+from .escape import md
 
 
 def caption(card: Card) -> str:
@@ -48,31 +51,32 @@ def why_markdown(card: Card) -> str:
     status = {"llm": "written by the local LLM and grounded in the evidence",
               "template": "built from the evidence (template)"}.get(card.explanation_source,
                                                                   card.explanation_source)
-    lines = [f"**{card.title}** ({card.id})", "", card.explanation, "", f"*Explanation: {status}.*"]
+    lines = [f"**{md(card.title)}** ({md(card.id)})", "", md(card.explanation), "",
+             f"*Explanation: {md(status)}.*"]
     g = card.grounding or {}
     if g.get("rejected"):
         lines.append(f"*Rejected drafts (unsupported or untruthful claims): "
-                     f"{'; '.join(', '.join(r) for r in g['rejected'])}.*")
-    sims = ", ".join(f"{k} {v:.2f}" for k, v in (ev.get("similarity") or {}).items())
+                     f"{md('; '.join(', '.join(r) for r in g['rejected']))}.*")
+    sims = md(", ".join(f"{k} {v:.2f}" for k, v in (ev.get("similarity") or {}).items()))
     if sims:
         lines.append(f"- similarity: {sims}")
     for k, v in (ev.get("shared") or {}).items():
-        lines.append(f"- same {k.replace('_', ' ')}: {v}")
+        lines.append(f"- same {md(k.replace('_', ' '))}: {md(v)}")
     for c in ev.get("constraints") or []:
-        lines.append(f"- satisfies {c}")
+        lines.append(f"- satisfies {md(c)}")
     if ev.get("popularity") is not None:
         lines.append(f"- among the most bought products (popularity {ev['popularity']:.2f} of 1)")
     if ev.get("cluster"):
-        lines.append(f"- catalogue group: {ev['cluster']['name']}")
+        lines.append(f"- catalogue group: {md(ev['cluster']['name'])}")
     if ev.get("complement"):
-        lines.append(f"- goes with it: {ev['complement']['reason']}")
+        lines.append(f"- goes with it: {md(ev['complement']['reason'])}")
     for c in ev.get("contrasts") or []:
-        lines.append(f"- unlike the others shown: {c}")
+        lines.append(f"- unlike the others shown: {md(c)}")
     if ev.get("region"):
-        lines.append(f"- part of the photo that matched most: {ev['region']}")
+        lines.append(f"- part of the photo that matched most: {md(ev['region'])}")
     if ev.get("asked"):
-        lines.append("- you asked for: " + ", ".join(f"{k.replace('_', ' ')} {v}"
-                                                     for k, v in ev["asked"].items()))
+        lines.append("- you asked for: " + md(", ".join(f"{k.replace('_', ' ')} {v}"
+                                                        for k, v in ev["asked"].items())))
     return "\n".join(lines)
 
 
@@ -93,13 +97,14 @@ def need_chips(filters: dict) -> dict[str, str]:
 def product_markdown(product: Product) -> str:
     """A product's detail view: title, brand, price, attributes and description."""
     price = f"₹{product.price:,.0f}" if product.price is not None else "price n/a"
-    lines = [f"### {product.title}", f"**{product.brand or 'Brand n/a'}** · {price} · id {product.id}", ""]
+    lines = [f"### {md(product.title)}",
+             f"**{md(product.brand or 'Brand n/a')}** · {md(price)} · id {md(product.id)}", ""]
     fields = {"kind": product.article_type, "for": product.gender, "colour": product.colour,
               "season": product.season, "usage": product.usage, "year": product.year,
               **product.attributes}
-    lines += [f"- {k}: {v}" for k, v in fields.items() if v not in (None, "")]
+    lines += [f"- {md(k)}: {md(v)}" for k, v in fields.items() if v not in (None, "")]
     if product.composition:
-        lines.append(f"- material: {product.composition}")
+        lines.append(f"- material: {md(product.composition)}")
     if product.description:
-        lines += ["", product.description]
+        lines += ["", md(product.description)]
     return "\n".join(lines)

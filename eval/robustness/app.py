@@ -1,14 +1,18 @@
 """The served app (``python -m ui`` as its own process) probed over HTTP as a hostile visitor:
 file routes asked for files outside the catalogue's photos (plain, encoded, traversing, through a
-planted symbolic link), oversized and malformed uploads, markup in chat turns, and concurrent
-ratings with markup in them, read back from the SQLite file afterwards.
+planted symbolic link), oversized and malformed uploads, markup in chat turns, the analyst area
+and its data asked for without signing in (its page, config, API, ratings, export; the shop's
+API and MCP tools), the headers every response must carry, and concurrent ratings with markup in
+them by a signed-in analyst, read back from the SQLite file afterwards.
 
 Counted per probe: ``crashed`` (an exception, a 5xx or an app that stopped answering),
-``leaked`` (a file outside the photos served), ``lost`` (an accepted rating not stored, or not
-stored as sent), ``accepted`` (an oversized upload or an invalid rating taken).
+``leaked`` (a file outside the photos served, or analyst data reached without signing in),
+``lost`` (an accepted rating not stored, or not stored as sent), ``accepted`` (an oversized
+upload, an invalid rating, or a rating by someone not signed in taken; a missing header).
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import urllib.error
@@ -22,6 +26,9 @@ from PIL import Image
 from ..serving import start_app
 
 RATINGS = 20
+ANALYST = ("analyst", "robustness-password")
+HEADERS = {"content-security-policy": "frame-ancestors", "x-content-type-options": "nosniff",
+           "referrer-policy": "same-origin"}
 MARKUP = ('<img src=x onerror="alert(1)">', "<script>alert('x')</script>", "**bold** [x](javascript:alert(1))",
           "'; DROP TABLE ratings; --", "\u202e\u0000 nul and rtl", "{{7*7}} ${7*7}")
 
@@ -39,12 +46,71 @@ class Outcome:
         return bool(self.crashed or self.leaked or self.lost or self.accepted)
 
 
-def fetch(url: str) -> tuple[int, bytes]:
+def fetch(url: str, data: bytes | None = None) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=30) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=30) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def access_probes(url: str, ratings: Path, product_id: str) -> list[Outcome]:
+    """A shopper (not signed in) asks for the analyst area and its data every way there is."""
+    from gradio_client import Client
+
+    out = []
+    analyst = f"{url}analyst/"
+    for route in ("config", "gradio_api/info", "gradio_api/queue/join", "gradio_api/call/rate",
+                  "gradio_api/run/rate", "gradio_api/api/rate"):
+        o = Outcome(f"not signed in: {'POST' if 'rate' in route else 'GET'} /analyst/{route}")
+        body = json.dumps({"data": [product_id, "q", "e", "llm", 3, 3]}).encode() \
+            if "rate" in route else None
+        status, content = fetch(analyst + route, body)
+        o.crashed = f"status {status}" if status >= 500 else ""
+        o.leaked = status < 400 and any(m in content for m in (b'"ratings"', b'"feedback"', b'"rate"'))
+        out.append(o)
+    o = Outcome("not signed in: gradio_client on the analyst area")
+    try:
+        Client(analyst, verbose=False).predict(product_id, "q", "e", "llm", 3, 3, api_name="/rate")
+        o.accepted = True
+    except Exception:  # noqa: BLE001, S110 - refused, as it should be
+        pass
+    out.append(o)
+    o = Outcome("the shop's API: no rate endpoint, no analyst component")
+    client = Client(url, verbose=False)
+    try:
+        client.predict(product_id, "q", "e", "llm", 3, 3, api_name="/rate")
+        o.accepted = True
+    except Exception:  # noqa: BLE001, S110 - there is no such endpoint
+        pass
+    _, config = fetch(f"{url}config")
+    _, info = fetch(f"{url}gradio_api/info")
+    o.leaked = any(marker in config + info for marker in (b'"ratings"', b'"feedback"', b"/rate",
+                                                          b"Analyst review"))
+    out.append(o)
+    for name, route in (("the export", ratings.with_suffix(".csv")), ("the database", ratings)):
+        o = Outcome(f"the shop's file route: {name}")
+        status, _ = fetch(f"{url}gradio_api/file={route}")
+        o.leaked = status == 200
+        out.append(o)
+    with sqlite3.connect(ratings) as db:
+        if db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0]:
+            out.append(Outcome("no rating stored by a visitor not signed in", accepted=True))
+    for page in ("", "analyst/", "gradio_api/mcp/"):
+        o = Outcome(f"headers of /{page}")
+        with _open_any(url + page) as resp:
+            headers = {k.lower(): v for k, v in resp.headers.items()}
+        o.accepted = any(value not in headers.get(name, "") for name, value in HEADERS.items())
+        out.append(o)
+    return out
+
+
+def _open_any(url: str):
+    """The response to GET ``url`` whatever its status (an error response has headers too)."""
+    try:
+        return urllib.request.urlopen(url, timeout=30)
+    except urllib.error.HTTPError as exc:
+        return exc
 
 
 def file_probes(url: str, photo: str, shop: Path, index: Path, ratings: Path) -> list[Outcome]:
@@ -135,14 +201,15 @@ def rating_probes(url: str, ratings: Path, product_id: str) -> list[Outcome]:
     hold exactly the valid ones, as sent."""
     from gradio_client import Client
 
+    analyst = f"{url}analyst/"
     sent, errors, lock = [], [], threading.Lock()
 
     def rate(i: int) -> None:
         texts = (f"query {i} {MARKUP[i % len(MARKUP)]}", f"comment {i} {MARKUP[(i + 1) % len(MARKUP)]}")
         try:
-            rid = Client(url, verbose=False).predict(product_id, texts[0], "an explanation", "llm",
-                                                     1 + i % 5, 5 - i % 5, i % 2 == 0, texts[1],
-                                                     f"analyst {i}", api_name="/rate")
+            rid = Client(analyst, auth=ANALYST, verbose=False).predict(
+                product_id, texts[0], "an explanation", "llm", 1 + i % 5, 5 - i % 5, i % 2 == 0,
+                texts[1], api_name="/rate")
             with lock:
                 sent.append((int(rid), texts))
         except Exception as exc:  # noqa: BLE001
@@ -160,7 +227,7 @@ def rating_probes(url: str, ratings: Path, product_id: str) -> list[Outcome]:
         stored = {rid: (q, c) for rid, q, c in db.execute("SELECT id, query, comment FROM ratings")}
     o.lost = len(sent) != RATINGS or any(stored.get(rid) != texts for rid, texts in sent)
     out = [o]
-    client = Client(url, verbose=False)
+    client = Client(analyst, auth=ANALYST, verbose=False)
     for probe, args in (("rating with clarity 9", (product_id, "q", "e", "llm", 9, 3)),
                         ("rating of an unknown product", ("no-such-product", "q", "e", "llm", 3, 3)),
                         ("rating with text as a score", (product_id, "q", "e", "llm", "five", 3))):
@@ -179,9 +246,12 @@ def rating_probes(url: str, ratings: Path, product_id: str) -> list[Outcome]:
 
 def run_app(index: Path, shop: Path, work: Path, product_id: str, photo: str) -> list[Outcome]:
     ratings = work / "ratings.sqlite"
-    proc, url = start_app(str(index), str(ratings))
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "analysts.txt").write_text(f"{ANALYST[0]}:{ANALYST[1]}\n")
+    proc, url = start_app(str(index), str(ratings), analysts=str(work / "analysts.txt"))
     try:
         out = file_probes(url, photo, shop, index, ratings)
+        out += access_probes(url, ratings, product_id)
         out += upload_probes(url, work / "uploads")
         out += rating_probes(url, ratings, product_id)
         alive = Outcome("the app still answers after every probe")

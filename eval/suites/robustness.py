@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 from ..context import Context
-from ..robustness import app, crashes, fuzz, injections
+from ..robustness import app, browser, crashes, fuzz, injections
 from . import SuiteResult
 
 COLUMNS = ["family", "tried", "crashed", "data lost", "leaked", "followed", "other failures"]
@@ -102,6 +102,14 @@ def run(ctx: Context) -> SuiteResult:
                         lambda o: o.leaked, never, lambda o: o.accepted))
         cases += [("app", o) for o in probed]
 
+        visited = browser.run_browser(products_for(ctx, 80), work / "browser", quick, progress)
+        for held in (False, True):
+            mine = [o for o in visited if o.held_out == held]
+            rows.append(row(f"markup in a browser ({'held out' if held else 'tuned on'})", mine,
+                            lambda o: o.crashed, never, lambda o: o.leaked, lambda o: o.followed,
+                            lambda o: o.changed))
+        cases += [("browser", o) for o in visited]
+
     records = [{"family": family, **dataclasses.asdict(o)} for family, o in cases]
     (ctx.out / "robustness_cases.jsonl").write_text(
         "\n".join(json.dumps(r, default=str, ensure_ascii=False) for r in records) + "\n")
@@ -134,8 +142,21 @@ def run(ctx: Context) -> SuiteResult:
         "the rerun failed. States after the kills: "
         + ", ".join(f"{s} {sum(o.state == s for o in kills)}" for s in ("before", "after")) + ".",
         "app: file routes (plain, encoded, traversing, a planted symlink), an 11 MB upload, "
-        "malformed photos and markup in chat, 20 concurrent ratings with markup read back from "
-        "SQLite, invalid ratings; other = an oversized upload or invalid rating accepted.",
+        "malformed photos and markup in chat, the analyst area, its API, ratings and export asked "
+        "for without signing in (leaked = reached), the shop's API and MCP tools searched for "
+        "analyst data, the security headers of every page, 20 concurrent ratings with markup by a "
+        "signed-in analyst read back from SQLite, invalid ratings; other = an oversized upload, "
+        "invalid or unsigned rating accepted, or a header missing.",
+        "browser: a catalogue with one product per markup payload (in its title, description, "
+        "brand, materials, free attributes, and every fourth one's colour, kind or usage), served "
+        "and visited in Chromium as a shopper (page load, search, detail, complete the look, "
+        "compare, thumbs down, 'why?', a photo search) and a signed-in analyst (ratings and thumbs "
+        "tables, reviews, charts, CSV export); its words searched over MCP. leaked = a request to "
+        "another origin (a loopback listener stands in for it); followed = a dialog, a page error "
+        "or window.__pwned set; other = a plain title not shown as written, a CSV cell read as a "
+        "formula, or a tool's title not the catalogue's string. 'Tuned on': the payloads the "
+        "escaping was developed against; 'held out': eval/data/markup_held_out.json, written by a "
+        "helper that never saw the fix, first run after it.",
     ]
     return SuiteResult("robustness", {"quick": quick, "catalogue seeds": 1 if quick else 8},
                        COLUMNS, rows, metrics, notes, [plot])
