@@ -46,7 +46,7 @@ def make_sample(res: Resources) -> Callable[..., tuple]:
 
 
 def make_rate(res: Resources) -> Callable[..., tuple]:
-    def save_rating(card_json, query, clarity, trust, flagged, comment, *shown,
+    def save_rating(card_json, query, clarity, trust, flagged, comment, source, rated, flag,
                     request: gr.Request):
         if not card_json:
             return "Sample a recommendation first.", gr.update()
@@ -56,7 +56,7 @@ def make_rate(res: Resources) -> Callable[..., tuple]:
                         trust=int(trust), flagged=bool(flagged), comment=comment or "",
                         analyst=request.username or "")
         rid = res.ratings.add(rating)
-        return f"Saved rating #{rid}.", ratings_table(res, *shown)
+        return f"Saved rating #{rid}.", ratings_table(res, source, rated, flag)
     return save_rating
 
 
