@@ -27,6 +27,7 @@ from ..serving import start_app
 
 RATINGS = 20
 ANALYST = ("analyst", "robustness-password")
+ANALYST_MARKERS = (b'"save-rating"', b'"ratings-summary"', b'"api_name":"rate"', b"Shoppers' thumbs")
 HEADERS = {"content-security-policy": "frame-ancestors", "x-content-type-options": "nosniff",
            "referrer-policy": "same-origin"}
 MARKUP = ('<img src=x onerror="alert(1)">', "<script>alert('x')</script>", "**bold** [x](javascript:alert(1))",
@@ -54,11 +55,29 @@ def fetch(url: str, data: bytes | None = None) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def signed_in_control(url: str) -> Outcome:
+    """Signed in through the login form, the analyst's config holds what the probes look for
+    (else they would prove nothing)."""
+    import http.cookiejar
+
+    o = Outcome("signed in, the analyst area is served (control)")
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = urllib.parse.urlencode({"username": ANALYST[0], "password": ANALYST[1]}).encode()
+    try:
+        opener.open(f"{url}analyst/login", form, timeout=30).read()
+        config = opener.open(f"{url}analyst/config", timeout=30).read()
+        o.crashed = "" if all(m in config for m in ANALYST_MARKERS[:2]) else \
+            "the signed-in config lacks the markers: the probes below would prove nothing"
+    except urllib.error.HTTPError as exc:
+        o.crashed = f"sign-in failed: status {exc.code}"
+    return o
+
+
 def access_probes(url: str, ratings: Path, product_id: str) -> list[Outcome]:
     """A shopper (not signed in) asks for the analyst area and its data every way there is."""
     from gradio_client import Client
 
-    out = []
+    out = [signed_in_control(url)]
     analyst = f"{url}analyst/"
     for route in ("config", "gradio_api/info", "gradio_api/queue/join", "gradio_api/call/rate",
                   "gradio_api/run/rate", "gradio_api/api/rate"):
@@ -67,7 +86,7 @@ def access_probes(url: str, ratings: Path, product_id: str) -> list[Outcome]:
             if "rate" in route else None
         status, content = fetch(analyst + route, body)
         o.crashed = f"status {status}" if status >= 500 else ""
-        o.leaked = status < 400 and any(m in content for m in (b'"ratings"', b'"feedback"', b'"rate"'))
+        o.leaked = status < 400 and any(m in content for m in ANALYST_MARKERS)
         out.append(o)
     o = Outcome("not signed in: gradio_client on the analyst area")
     try:
@@ -85,8 +104,7 @@ def access_probes(url: str, ratings: Path, product_id: str) -> list[Outcome]:
         pass
     _, config = fetch(f"{url}config")
     _, info = fetch(f"{url}gradio_api/info")
-    o.leaked = any(marker in config + info for marker in (b'"ratings"', b'"feedback"', b"/rate",
-                                                          b"Analyst review"))
+    o.leaked = any(marker in config + info for marker in ANALYST_MARKERS)
     out.append(o)
     for name, route in (("the export", ratings.with_suffix(".csv")), ("the database", ratings)):
         o = Outcome(f"the shop's file route: {name}")

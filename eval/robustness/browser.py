@@ -169,6 +169,11 @@ def hostile_catalogue(products: list[Product], marked: list[Payload], origin: st
     return rows
 
 
+def base_title(row: dict) -> str:
+    """The real product's title a hostile row was made from (its payload is its brand)."""
+    return row["title"][:-len(row["brand"])].strip()
+
+
 class Visit:
     """One Chromium page on the app, with what it did that a payload could cause."""
 
@@ -252,7 +257,7 @@ def shopper_visits(browser, url: str, rows: list[dict], marked: list[Payload], l
     for i, (row, payload) in enumerate(log(list(zip(rows, marked)), "hostile products in Chromium")):
         visit = Visit(browser, origin)
         page = visit.page
-        words = " ".join(row["title"].split(" ")[:4])
+        words = base_title(row)
         out.append(run_visit("page load", payload, visit, listener, lambda p: (
             p.goto(url), p.locator("#query textarea").wait_for(timeout=WAIT))))
         out.append(run_visit("search", payload, visit, listener,
@@ -320,7 +325,7 @@ def analyst_visits(browser, url: str, rows: list[dict], marked: list[Payload], l
     out.append(run_visit("analyst: sign in, ratings and thumbs", everyone, visit, listener, sign_in))
     for row, payload in list(zip(rows, marked))[:samples]:
         def review(p, row=row) -> None:
-            p.locator("#review-query textarea").fill(" ".join(row["title"].split(" ")[:4]))
+            p.locator("#review-query textarea").fill(base_title(row))
             p.locator("#sample").click()
             wait_until(p, "document.querySelector('#review-text').innerText.includes('Explanation:')")
         out.append(run_visit("analyst: review", payload, visit, listener, review))
@@ -372,8 +377,7 @@ async def _mcp_search(url: str, rows: list[dict]) -> list:
     async with streamablehttp_client(url) as (read, write, _), ClientSession(read, write) as session:
         await session.initialize()
         for row in rows:
-            result = await session.call_tool("search", {"query": " ".join(row["title"].split(" ")[:4]),
-                                                        "k": 6})
+            result = await session.call_tool("search", {"query": base_title(row), "k": 6})
             try:
                 out.append(json.loads(result.content[0].text) if not result.isError
                            else f"tool error: {result.content[0].text[:120]}")
