@@ -11,10 +11,9 @@ from pathlib import Path
 
 from explain.evidence import Explainer
 from explain.instructions import TURN_CUES, is_instruction, without_instructions
-from explain.llm import LocalLLM
 from retrieval.index import IndexLookupError
 from retrieval.search import ImageInput, QueryError, Searcher
-from retrieval.settings import DEFAULT_PLANNER, PLANNERS
+from runtime import LocalLLM
 
 from .calls import Answer, Card, Plan, ToolCall, ToolResult, ToolRun, Trace
 from .cards import CardMaker
@@ -31,6 +30,11 @@ HELP = ("I can search (\"navy shirts for men under 1500\"), find similar product
 
 IGNORED = ("That message reads like instructions or code for me rather than a shopping request, so "
            "I have not acted on it.")
+
+# How a turn is understood: keyword patterns, the trained turn model, the model and the local LLM
+# for turns it is unsure of, or the LLM first.
+PLANNERS = ("parser", "model", "auto", "llm")
+DEFAULT_PLANNER = "model"
 
 
 class TurnStopped(Exception):

@@ -7,15 +7,14 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 
-from explain.background import BACKGROUND
 from explain.evidence import Explainer, Query
-from explain.llm import LocalLLM, get_llm
 from explain.writer import ExplanationWriter, Grounding, template_explanation
 from retrieval.complement import LookItem
 from retrieval.index import SearchResult
 from retrieval.ingest import open_rgb
 from retrieval.products import Product
 from retrieval.search import Searcher
+from runtime import BACKGROUND, LocalLLM, get_llm
 
 from .calls import Card
 
@@ -79,7 +78,7 @@ class CardMaker:
                   shown: Sequence[str] = ()) -> Card:
         """The full evidence of why ``product_id`` answers ``query`` (heat-map, word weights, how
         it differs from the others ``shown`` with it, if it is among them) and an explanation
-        written from it; worked out on the background thread (``explain.background``), at a
+        written from it; worked out on the background thread (``runtime.background``), at a
         lower CPU priority than searches and chat turns."""
         return BACKGROUND.run(self._explained, product_id, query, score, shown,
                               self._sinks.get(threading.get_ident()))

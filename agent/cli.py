@@ -7,9 +7,9 @@ import argparse
 import json
 import sys
 
-from retrieval.settings import DEFAULT_PLANNER, PLANNERS, demo_index_dir
+from retrieval.settings import demo_index_dir
 
-from .assistant import ShoppingAgent
+from .assistant import DEFAULT_PLANNER, PLANNERS, ShoppingAgent
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 
 from explain.instructions import without_instructions
-from explain.llm import LocalLLM
 from explain.writer import quoted
 from prompts import load
 from retrieval.index import ProductIndex
+from runtime import LocalLLM
 
 from .calls import ToolCall
 from .state import Conversation
@@ -44,7 +44,7 @@ def describe_state(state: Conversation, index: ProductIndex) -> dict[str, str]:
 
 
 class LLMPlanner:
-    """Plans one turn with a local chat model (``explain.llm.LocalLLM``) as one tool call."""
+    """Plans one turn with a local chat model (``runtime.LocalLLM``) as one tool call."""
 
     def __init__(self, llm: LocalLLM, tools: list[Tool], timeout: float = 20.0, max_tokens: int = 96):
         self.llm, self.timeout, self.max_tokens = llm, timeout, max_tokens

@@ -15,7 +15,8 @@ from retrieval.settings import myntra_dir
 
 from .context import Context
 from .report import write_report
-from .suites import SuiteResult, registry
+from .result import SuiteResult
+from .suites import registry
 
 
 def print_table(console: Console, result: SuiteResult) -> None:

@@ -7,7 +7,7 @@ import platform
 import time
 from pathlib import Path
 
-from .suites import SuiteResult
+from .result import SuiteResult
 
 
 def machine() -> str:

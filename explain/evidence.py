@@ -282,8 +282,7 @@ class Explainer:
     def longest_name(self) -> int:
         """Titles longer than twice the catalogue's median title (in words) are not names: a
         median is not moved by a minority of padded titles."""
-        lengths = [len(str(t).split()) for (t,) in self.searcher.index.db.execute(
-            "SELECT title FROM products WHERE title != ''")]
+        lengths = [len(str(t).split()) for t in self.searcher.index.titles()]
         return 2 * int(np.median(lengths)) if lengths else 12
 
     def shared_vector(self, product_id: str) -> np.ndarray:

@@ -22,10 +22,10 @@ from functools import lru_cache
 
 from prompts import load
 from retrieval.vocabulary import MATERIALS, Vocabulary, normalise
+from runtime import LocalLLM
 
 from .evidence import CONTRAST_ATTRIBUTES, CONTRAST_FIELDS, SHARED_SAID, Evidence
 from .instructions import without_instructions
-from .llm import LocalLLM
 
 # Colour and material words a model may use even when the catalogue has no such value.
 COLOUR_WORDS = ("black", "white", "red", "blue", "navy", "green", "yellow", "pink", "purple",

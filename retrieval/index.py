@@ -260,6 +260,10 @@ class ProductIndex:
         where, args = filters.sql()
         return self.db.execute(f"SELECT 1 FROM products WHERE {where} LIMIT 1", args).fetchone() is not None
 
+    def titles(self) -> list[str]:
+        """Every non-empty product title, in catalogue order."""
+        return [t for (t,) in self.db.execute("SELECT title FROM products WHERE title != ''")]
+
     def distinct(self, column: str) -> list[str]:
         """The distinct non-empty values of a catalogue column (one of ``COLUMNS``)."""
         if column not in COLUMNS:

@@ -1,5 +1,5 @@
 """Defaults in one place: where data, caches and runs live (every path can be overridden by an
-environment variable), the demo index, the agent's planners."""
+environment variable), the demo index."""
 from __future__ import annotations
 
 import os
@@ -42,9 +42,3 @@ DEMO_LIMIT = 2000
 def demo_index_dir() -> Path:
     """Where ``python -m retrieval demo`` builds the demo index (the CLIs' default index)."""
     return runs_dir() / "demo-index"
-
-
-# How the chat agent understands a turn: keyword patterns, the trained turn model, the model and
-# the local LLM for turns it is unsure of, or the LLM first (see agent.ShoppingAgent).
-PLANNERS = ("parser", "model", "auto", "llm")
-DEFAULT_PLANNER = "model"

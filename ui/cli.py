@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from agent import DEFAULT_PLANNER, PLANNERS
 from explain.ratings import default_path
-from retrieval.settings import DEFAULT_PLANNER, PLANNERS
 
 DEMO_TURNS = ("show me tshirts for men", "only black ones", "more like the second one",
               "what goes with the first one?", "why the first one?")

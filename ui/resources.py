@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from agent import ShoppingAgent
+from agent import DEFAULT_PLANNER, ShoppingAgent
 from explain.evidence import Explainer
 from explain.ratings import RatingStore
 from retrieval.search import Searcher
-from retrieval.settings import DEFAULT_PLANNER
 
 from .sessions import Sessions
 

@@ -31,9 +31,9 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
+from agent import DEFAULT_PLANNER
 from agent.state import Conversation
 from retrieval.build import ensure_demo_index
-from retrieval.settings import DEFAULT_PLANNER
 from retrieval.shards import connect
 
 from . import api

@@ -14,11 +14,11 @@ from pathlib import Path
 import gradio as gr
 from fastapi import FastAPI, Request
 
-from agent import TurnModel
+from agent import DEFAULT_PLANNER, TurnModel
 from explain.ratings import RatingStore
 from retrieval.build import ensure_demo_index
 from retrieval.search import Searcher
-from retrieval.settings import DEFAULT_PLANNER, REPO_ROOT
+from retrieval.settings import REPO_ROOT
 
 from .analyst import build_analyst
 from .resources import Resources

@@ -4,7 +4,7 @@ view and the "why?" panel, over one index; no analyst data (``ui.analyst`` is se
 One searcher, explainer and LLM are shared by all sessions; each shopper's conversation lives on
 the server (``Sessions``) under a token kept in the browser's local storage, so it survives a page
 reload. Explanations (heat-maps, attributions, the LLM) are worked out one at a time on a
-background thread at a lower CPU priority (``explain.background``); a turn waiting for one holds
+background thread at a lower CPU priority (``runtime.background``); a turn waiting for one holds
 no CPU, so chat turns and searches have no queue limit of their own (Gradio's worker threads bound
 them) and never wait behind explanations. A shopper can stop an explanation while it is written.
 Every text from the catalogue, shoppers or the LLM is shown as text (``ui.escape``).

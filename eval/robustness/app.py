@@ -13,7 +13,6 @@ upload, an invalid rating, or a rating by someone not signed in taken; a missing
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import urllib.error
 import urllib.parse
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+
+from explain.ratings import RatingStore
 
 from ..serving import start_app
 
@@ -111,9 +112,8 @@ def access_probes(url: str, ratings: Path, product_id: str) -> list[Outcome]:
         status, _ = fetch(f"{url}gradio_api/file={route}")
         o.leaked = status == 200
         out.append(o)
-    with sqlite3.connect(ratings) as db:
-        if db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0]:
-            out.append(Outcome("no rating stored by a visitor not signed in", accepted=True))
+    if stored(ratings):
+        out.append(Outcome("no rating stored by a visitor not signed in", accepted=True))
     for page in ("", "analyst/", "gradio_api/mcp/"):
         o = Outcome(f"headers of /{page}")
         with _open_any(url + page) as resp:
@@ -121,6 +121,15 @@ def access_probes(url: str, ratings: Path, product_id: str) -> list[Outcome]:
         o.accepted = any(value not in headers.get(name, "") for name, value in HEADERS.items())
         out.append(o)
     return out
+
+
+def stored(ratings: Path) -> list:
+    """The ratings in the app's database, read through the ratings store."""
+    store = RatingStore(ratings)
+    try:
+        return store.all()
+    finally:
+        store.close()
 
 
 def _open_any(url: str):
@@ -241,9 +250,8 @@ def rating_probes(url: str, ratings: Path, product_id: str) -> list[Outcome]:
         t.join()
     o = Outcome(f"{RATINGS} concurrent ratings with markup")
     o.crashed = "; ".join(errors[:3])
-    with sqlite3.connect(ratings) as db:
-        stored = {rid: (q, c) for rid, q, c in db.execute("SELECT id, query, comment FROM ratings")}
-    o.lost = len(sent) != RATINGS or any(stored.get(rid) != texts for rid, texts in sent)
+    kept = {r.id: (r.query, r.comment) for r in stored(ratings)}
+    o.lost = len(sent) != RATINGS or any(kept.get(rid) != texts for rid, texts in sent)
     out = [o]
     client = Client(analyst, auth=ANALYST, verbose=False)
     for probe, args in (("rating with clarity 9", (product_id, "q", "e", "llm", 9, 3)),
@@ -256,9 +264,8 @@ def rating_probes(url: str, ratings: Path, product_id: str) -> list[Outcome]:
         except Exception as exc:  # noqa: BLE001 - an error is the expected answer
             o.crashed = "" if "error" in type(exc).__name__.lower() else f"{type(exc).__name__}: {exc}"[:200]
         out.append(o)
-    with sqlite3.connect(ratings) as db:
-        if db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] != len(sent):
-            out[-1].accepted = True
+    if len(stored(ratings)) != len(sent):
+        out[-1].accepted = True
     return out
 
 

@@ -22,13 +22,13 @@ from pathlib import Path
 
 from agent import ShoppingAgent
 from explain.evidence import Explainer, Query
-from explain.llm import get_llm
 from explain.writer import EXAMPLES, ExplanationWriter, Grounding
 from prompts import load
 from retrieval.build import build_index
 from retrieval.products import Product
 from retrieval.search import Searcher
 from retrieval.vocabulary import normalise
+from runtime import get_llm
 
 CANARIES = ("zanzibar", "quokka", "marmalade", "xylophone", "kumquat", "bumblebee", "tangerine",
             "walrus", "origami", "saxophone")

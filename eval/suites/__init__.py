@@ -1,23 +1,12 @@
-"""Benchmark suites: each ``run(ctx)`` returns a SuiteResult."""
+"""Benchmark suites: each ``run(ctx)`` returns a ``SuiteResult`` (``eval.result``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..context import Context
-
-
-@dataclass
-class SuiteResult:
-    name: str
-    config: dict
-    columns: list[str]
-    rows: list[list]
-    metrics: dict
-    notes: list[str] = field(default_factory=list)
-    plots: list[str] = field(default_factory=list)     # PNG file names under the report folder
+    from ..result import SuiteResult
 
 
 def registry() -> dict[str, Callable[[Context], SuiteResult]]:

@@ -28,12 +28,12 @@ from tqdm.auto import tqdm
 
 from agent.assistant import ShoppingAgent
 from explain.evidence import Explainer
-from explain.llm import get_llm
 from retrieval.search import Searcher
+from runtime import get_llm
 
 from ..context import Context
+from ..result import SuiteResult
 from ..stats import mean_ci, percentiles
-from . import SuiteResult
 
 N_CONVERSATIONS = 100
 LLM_FIRST = 30                   # conversations planned LLM-first (~2 s a turn on 2 cores)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..context import Context
-from . import SuiteResult
+from ..result import SuiteResult
 
 
 def run(ctx: Context) -> SuiteResult:

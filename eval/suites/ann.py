@@ -31,7 +31,7 @@ from usearch.index import search as exact_search
 from retrieval.index import exact_for, overfetched
 
 from ..context import Context
-from . import SuiteResult
+from ..result import SuiteResult
 from .latency import EF_ADD, K, recall_at_k, synthetic, truth_of
 
 EXPANSIONS = (10, 16, 24, 32, 48, 64, 96, 128, 192)

@@ -13,7 +13,7 @@ from retrieval.clusters import NOISE, hdbscan_clusters, kmeans, name_clusters, p
 from retrieval.fusion import create_fusion, item_labels
 
 from ..context import Context
-from . import SuiteResult
+from ..result import SuiteResult
 
 SILHOUETTE_SAMPLE = 5000
 

@@ -31,8 +31,8 @@ from retrieval.products import Product
 from retrieval.splits import assert_disjoint, in_test
 
 from ..context import Context
+from ..result import SuiteResult
 from ..stats import summary as stat
-from . import SuiteResult
 
 K = 10
 PER_CATEGORY = 2

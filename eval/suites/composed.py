@@ -19,8 +19,8 @@ from retrieval.index import ProductIndex
 from retrieval.vocabulary import Vocabulary
 
 from ..context import Context
+from ..result import SuiteResult
 from ..stats import mean_ci
-from . import SuiteResult
 
 K = 10
 N_QUERIES = 600

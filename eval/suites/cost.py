@@ -15,7 +15,7 @@ from retrieval.ingest import open_rgb
 from retrieval.kinds import KindClassifier
 
 from ..context import Context
-from . import SuiteResult
+from ..result import SuiteResult
 from .latency import TEXT_QUERIES, timed_ms
 
 BASELINE = "lit-effnet-lite0-minilm"       # the default before the kagl ablation

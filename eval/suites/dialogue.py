@@ -31,14 +31,14 @@ from tqdm.auto import tqdm
 from agent import TOOLS, ShoppingAgent
 from agent.phrasings import phrasings
 from explain.evidence import Explainer
-from explain.llm import get_llm
 from retrieval import metrics as M
 from retrieval.search import Searcher
 from retrieval.vocabulary import Vocabulary
+from runtime import get_llm
 
 from ..context import Context
+from ..result import SuiteResult
 from ..stats import mean_ci
-from . import SuiteResult
 from .agent import resolved_ids
 from .composed import make_queries, value_of
 

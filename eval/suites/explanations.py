@@ -34,16 +34,16 @@ from tqdm.auto import tqdm
 
 from explain.evidence import Explainer, Query
 from explain.faithfulness import remove_spans
-from explain.llm import get_llm
 from explain.ratings import RatingStore
 from explain.writer import PHOTO, ExplanationWriter, Grounding, folded, messages, support, template_explanation, untruthful
 from retrieval.index import SearchResult
 from retrieval.search import Searcher
+from runtime import get_llm
 
 from ..context import Context
+from ..result import SuiteResult
 from ..stats import percentiles
 from ..stats import summary as stat
-from . import SuiteResult
 
 N_MATCHES = 100
 IG_STEPS = 16

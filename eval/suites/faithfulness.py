@@ -30,9 +30,9 @@ from retrieval.ingest import open_rgb
 from retrieval.search import Searcher
 
 from ..context import Context
+from ..result import SuiteResult
 from ..stats import percentiles
 from ..stats import summary as stat
-from . import SuiteResult
 
 N_MATCHES = 120
 FILLS = {"fill": "white fill", "blur": "blur"}     # how removed regions are painted

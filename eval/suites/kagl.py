@@ -25,7 +25,7 @@ from retrieval.embed import Features, text_features
 from retrieval.encoders import DEFAULT_ENCODER, ClipEncoder
 
 from ..context import FOLDS, Context
-from . import SuiteResult
+from ..result import SuiteResult
 
 DATA = Path(__file__).parent.parent / "data"
 ANCHORS = json.loads((DATA / "kagl_anchors.json").read_text())

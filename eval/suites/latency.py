@@ -22,8 +22,8 @@ from retrieval.ingest import open_rgb
 from retrieval.vocabulary import Vocabulary
 
 from ..context import Context
+from ..result import SuiteResult
 from ..stats import percentiles
-from . import SuiteResult
 
 K = 10
 TEXT_QUERIES = ["navy blue shirt for men", "red handbag", "black running shoes", "white sneakers",

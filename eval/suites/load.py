@@ -29,9 +29,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from ..context import Context
+from ..result import SuiteResult
 from ..serving import SESSION_OUTPUT, start_app
 from ..stats import percentiles
-from . import SuiteResult
 
 SESSIONS = 20
 HEAVY_EVERY = 4                # every fourth shopper asks for an explanation

@@ -25,8 +25,8 @@ from retrieval.sequential import SequentialRecommender
 from retrieval.twostage import TwoStageRecommender
 
 from ..context import Context
+from ..result import SuiteResult
 from ..stats import summary as stat
-from . import SuiteResult
 
 K = 10
 SAMPLED_NEGATIVES = 20

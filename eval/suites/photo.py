@@ -23,7 +23,7 @@ from retrieval.kinds import CONFIDENCE, KindClassifier, KindPhotos, kind_first, 
 from retrieval.splits import holdout_split
 
 from ..context import Context
-from . import SuiteResult
+from ..result import SuiteResult
 from .kagl import VARIANTS
 
 KINDS_FILE = Path(__file__).parent.parent / "data" / "hm_to_myntra_kinds.csv"

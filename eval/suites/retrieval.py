@@ -24,8 +24,8 @@ from retrieval.embed import project
 from retrieval.fusion import FUSIONS, create_fusion, item_labels
 
 from ..context import Context
+from ..result import SuiteResult
 from ..stats import mean_ci
-from . import SuiteResult
 
 K = 10
 N_QUERIES = 500

@@ -24,8 +24,8 @@ import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
 from ..context import Context
+from ..result import SuiteResult
 from ..robustness import app, browser, crashes, fuzz, injections
-from . import SuiteResult
 
 COLUMNS = ["family", "tried", "crashed", "data lost", "leaked", "followed", "other failures"]
 

@@ -30,8 +30,8 @@ from retrieval.raydata import RayEngine
 from retrieval.shards import ShardedVectors
 
 from ..context import Context
+from ..result import SuiteResult
 from ..stats import percentiles
-from . import SuiteResult
 from .latency import CONNECTIVITY, EF_ADD, EF_SEARCH, K, recall_at_k, synthetic, timed_ms, truth_of
 
 SHARDS = (1, 2, 4)
