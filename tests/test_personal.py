@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from eval.models.pixelrec import ItemContent, MultimodalRecommender
 from retrieval.index import ProductIndex
 from retrieval.personal import ItemKNN, MostPopular, UserKNN, interaction_matrix, recency_weights, recommend
-from retrieval.pixelrec import ItemContent, MultimodalRecommender
 
 
 def test_recency_weights_halve_with_age():

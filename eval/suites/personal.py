@@ -20,11 +20,11 @@ from retrieval import metrics as M
 from retrieval.ingest import IngestReport
 from retrieval.interactions import leave_last_out, read_transactions
 from retrieval.personal import ItemKNN, MostPopular, ProfileScores, RandomScores, UserKNN, interaction_matrix
-from retrieval.pixelrec import ItemContent, MultimodalRecommender
-from retrieval.sequential import SequentialRecommender
 from retrieval.twostage import TwoStageRecommender
 
 from ..context import Context
+from ..models.pixelrec import ItemContent, MultimodalRecommender
+from ..models.sequential import SequentialRecommender
 from ..result import SuiteResult
 from ..stats import summary as stat
 

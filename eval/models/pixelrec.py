@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import trange
 
-from .personal import DAY_HALF_LIFE, recency_weights
+from retrieval.personal import DAY_HALF_LIFE, recency_weights
 
 
 @dataclass
