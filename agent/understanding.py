@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from retrieval.encoders import ClipEncoder
 from retrieval.settings import cache_dir
+from retrieval.vectors import unit
 from retrieval.vocabulary import Modifier
 
 from . import phrasings as data
@@ -100,7 +101,7 @@ class TurnModel:
         emb = np.vstack([self.encoder.text_tower(distinct[i:i + BATCH]) for i in
                          tqdm(batches, desc="turn model: encoding phrasings", unit="batch",
                               disable=len(batches) <= 1)])
-        emb = emb / np.linalg.norm(emb, axis=1, keepdims=True).clip(1e-6)
+        emb = unit(emb)
         row = {t: i for i, t in enumerate(distinct)}
         return np.hstack([emb[[row[t] for t in texts]], np.stack(flag_rows)])
 

@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from retrieval.complement import LookItem, slot
-from retrieval.composed import unit
 from retrieval.index import SearchResult
 from retrieval.ingest import open_rgb
 from retrieval.products import Product
 from retrieval.search import Searcher
+from retrieval.vectors import unit
 from retrieval.vocabulary import Modifier, in_words, normalise
 
 from .gradcam import HeatMap, IntegratedGradientsMap, OcclusionMap, SimilarityCAM

@@ -20,6 +20,7 @@ from typing import ClassVar
 import numpy as np
 
 from .products import Product
+from .vectors import unit
 
 NOISE = -1
 NAME_FIELDS = ("gender", "article_type", "colour", "usage", "season")
@@ -137,14 +138,12 @@ class ClusterMap:
             seed: int = 0) -> ClusterMap:
         from sklearn.cluster import KMeans
 
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        k = min(k or default_k(len(unit)), len(unit))
-        model = KMeans(n_clusters=k, n_init=2, random_state=seed).fit(unit)
+        scaled = unit(vectors)
+        k = min(k or default_k(len(scaled)), len(scaled))
+        model = KMeans(n_clusters=k, n_init=2, random_state=seed).fit(scaled)
         clustering = Clustering("kmeans", model.labels_, params={"k": k})
         names = name_clusters(clustering, products)
-        centroids = model.cluster_centers_
-        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-        return cls(centroids.astype(np.float32), names)
+        return cls(unit(model.cluster_centers_).astype(np.float32), names)
 
     def assign(self, vectors: np.ndarray) -> np.ndarray:
         """The cluster of each row of ``vectors`` (fused space)."""

@@ -29,6 +29,7 @@ import numpy as np
 
 from .index import Filters, ProductIndex, SearchResult
 from .products import Product
+from .vectors import unit
 
 if TYPE_CHECKING:
     from .copurchase import CoPurchases, PairModel
@@ -313,8 +314,7 @@ def complete_the_look(index: ProductIndex, anchor: Product, vector: np.ndarray,
         bought = copurchases.spread([h.id for h in near], [h.score for h in near])
         new = sorted(pid for pid in bought.keys() - skip - found.keys() if pid in index)
         if new:
-            unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
-            scores = np.stack([index.vector(pid) for pid in new]) @ unit
+            scores = np.stack([index.vector(pid) for pid in new]) @ unit(vector)
             for hit in index.results([index.key_of(pid) for pid in new], scores.tolist()):
                 if kept(hit.product):
                     found[hit.id] = hit

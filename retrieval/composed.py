@@ -17,6 +17,7 @@ import numpy as np
 
 from .index import Filters, ProductIndex, SearchResult
 from .products import Product
+from .vectors import unit
 from .vocabulary import ATTRIBUTE_FIELDS, Modifier, Value, Vocabulary
 
 KEPT = ("article_type", "gender")         # what a result keeps of the reference by default
@@ -84,11 +85,6 @@ def inferred_reference(index: ProductIndex, vector: np.ndarray, n: int = 10) -> 
     return Product(id="", article_type=kind, gender=gender,
                    **{f: getattr(like, f) if like else None
                       for f in ("category", "subcategory", "usage", "season")})
-
-
-def unit(v: np.ndarray) -> np.ndarray:
-    """``v`` scaled to length 1."""
-    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 def composed_search(index: ProductIndex, reference_vector: np.ndarray,

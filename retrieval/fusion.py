@@ -21,13 +21,9 @@ from tqdm.auto import trange
 
 from .embed import Features
 from .products import Product
+from .vectors import unit
 
 FUSION_FILE = "fusion.npz"
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    """``x``'s rows at unit length (a zero row stays zero): their inner product is the cosine."""
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def filled(emb: Features) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .index import Filters, ProductIndex, SearchResult
+from .vectors import unit
 
 DAY_HALF_LIFE = 30.0       # with timestamps: an item viewed 30 days before the last one counts half
 EVENT_HALF_LIFE = 5.0      # without: an item 5 events back counts half
@@ -30,8 +31,7 @@ def recency_weights(days: Sequence[float] | None, n: int, day_half_life: float =
 
 def profile(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """The unit-length weighted mean of a history's fused vectors."""
-    v = (np.asarray(weights, dtype=np.float32)[:, None] * vectors).sum(0)
-    return v / max(float(np.linalg.norm(v)), 1e-12)
+    return unit((np.asarray(weights, dtype=np.float32)[:, None] * vectors).sum(0))
 
 
 def recommend(index: ProductIndex, history: Sequence[str], days: Sequence[float] | None = None,

@@ -13,9 +13,10 @@ import numpy as np
 
 from retrieval import metrics as M
 from retrieval.build import DEFAULT_FUSION
-from retrieval.composed import composed_search, unit
+from retrieval.composed import composed_search
 from retrieval.fusion import create_fusion, item_labels
 from retrieval.index import ProductIndex
+from retrieval.vectors import unit
 from retrieval.vocabulary import Vocabulary
 
 from ..context import Context

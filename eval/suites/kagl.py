@@ -23,6 +23,7 @@ import numpy as np
 
 from retrieval.embed import Features, text_features
 from retrieval.encoders import DEFAULT_ENCODER, ClipEncoder
+from retrieval.vectors import unit
 
 from ..context import FOLDS, Context
 from ..result import SuiteResult
@@ -66,10 +67,6 @@ CROSS_FITTED = {"default": DEFAULT_VARIANT, "EfficientNet-Lite0 image tower": VA
 def whole_row(short: str) -> str:
     """The table's name for a row asked again on the whole catalogue."""
     return f"{short}, cross-fitted over {FOLDS} folds: the whole catalogue as the gallery"
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def best_relevant_ranks(queries: np.ndarray, gallery: np.ndarray,

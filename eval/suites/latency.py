@@ -19,6 +19,7 @@ from retrieval.composed import composed_search
 from retrieval.fusion import create_fusion, item_labels
 from retrieval.index import ProductIndex
 from retrieval.ingest import open_rgb
+from retrieval.vectors import unit
 from retrieval.vocabulary import Vocabulary
 
 from ..context import Context
@@ -131,7 +132,7 @@ def synthetic(base: np.ndarray, n: int, seed: int) -> np.ndarray:
         stop = min(n, start + 100_000)
         chunk = base[rng.integers(0, len(base), stop - start)]
         chunk = chunk + rng.normal(0, 0.6 / np.sqrt(base.shape[1]), chunk.shape).astype(np.float32)
-        out[start:stop] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
+        out[start:stop] = unit(chunk)
     return out
 
 
@@ -176,7 +177,7 @@ def run(ctx: Context) -> SuiteResult:
     for label, data in sizes:
         queries = data[np.random.default_rng(ctx.seed).choice(len(data), 200, replace=False)]
         queries = queries + np.random.default_rng(1).normal(0, 0.01, queries.shape).astype(np.float32)
-        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+        queries = unit(queries)
         r, m = backends(np.ascontiguousarray(data), np.ascontiguousarray(queries), label)
         table += r
         backend_metrics[label] = {"items": len(data), **m}
