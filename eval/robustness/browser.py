@@ -22,6 +22,7 @@ import asyncio
 import csv
 import http.server
 import json
+import re
 import shutil
 import threading
 import time
@@ -169,9 +170,14 @@ def hostile_catalogue(products: list[Product], marked: list[Payload], origin: st
     return rows
 
 
-def base_title(row: dict) -> str:
-    """The real product's title a hostile row was made from (its payload is its brand)."""
-    return row["title"][:-len(row["brand"])].strip()
+def base_title(row: dict, payload: Payload | None = None) -> str:
+    """What a shopper would type to find a hostile row: the real product's title it was made
+    from (its payload is its brand), and a plain payload's words too, so that its own card is
+    listed for the detail view's check."""
+    base = row["title"][:-len(row["brand"])].strip()
+    if payload is None or payload.kind != "plain":
+        return base
+    return " ".join([base, *re.findall(r"[^\W_]+", payload.text)])
 
 
 class Visit:
@@ -257,7 +263,7 @@ def shopper_visits(browser, url: str, rows: list[dict], marked: list[Payload], l
     for i, (row, payload) in enumerate(log(list(zip(rows, marked)), "hostile products in Chromium")):
         visit = Visit(browser, origin)
         page = visit.page
-        words = base_title(row)
+        words = base_title(row, payload)
         out.append(run_visit("page load", payload, visit, listener, lambda p: (
             p.goto(url), p.locator("#query textarea").wait_for(timeout=WAIT))))
         out.append(run_visit("search", payload, visit, listener,
