@@ -20,9 +20,12 @@ class CredentialsError(ValueError):
     """The analysts' file cannot be used (the message names the file and line)."""
 
 
-def analyst_logins(path: str | Path | None = None) -> Callable[[str, str], bool] | None:
-    """Gradio's ``auth`` for the analyst area from ``path`` (default: ``FASHION_ANALYSTS``), a
-    file of ``name:password`` lines (``#`` starts a comment); None when no file is configured."""
+def analyst_logins(path: str | Path | Callable | list | None = None) -> Callable | list | None:
+    """Gradio's ``auth`` for the analyst area: ``path`` itself when it already is one (a checking
+    function, or (name, password) pairs), else read from ``path`` (default: ``FASHION_ANALYSTS``),
+    a file of ``name:password`` lines (``#`` starts a comment); None when none is configured."""
+    if callable(path) or isinstance(path, list):
+        return path
     path = path or os.environ.get(ANALYSTS_ENV)
     if not path:
         return None

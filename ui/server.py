@@ -74,12 +74,12 @@ def attach(site: FastAPI, res: Resources, path: str = "", analysts: Logins = Non
     are static files: served from where they are, not copied into Gradio's cache per answer."""
     path = path.rstrip("/")
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(ANALYTICS_EVERY))
-    _serve_static(allowed(res))
+    folders = allowed(res)
+    _serve_static(folders)
     site.add_middleware(SecurityHeaders, headers=security_headers(frame_ancestors(ancestors)),
                         prefix=path)
-    logins = analysts if callable(analysts) or isinstance(analysts, list) else \
-        analyst_logins(analysts)
-    common = {"allowed_paths": allowed(res), "max_file_size": MAX_UPLOAD, "css": CSS,
+    logins = analyst_logins(analysts)
+    common = {"allowed_paths": folders, "max_file_size": MAX_UPLOAD, "css": CSS,
               "run_history": False}
     if logins is not None or analyst_auth is not None:
         gr.mount_gradio_app(site, build_analyst(res).queue(), path=path + ANALYST_PATH,
@@ -111,8 +111,7 @@ def launch(res: Resources, host: str = "127.0.0.1", port: int = 7860,
     ``/gradio_api/mcp/``, the analyst area (when ``analysts`` are configured) at ``/analyst/``."""
     import uvicorn
 
-    if not (callable(analysts) or isinstance(analysts, list)):
-        analysts = analyst_logins(analysts)
+    analysts = analyst_logins(analysts)
     site = attach(FastAPI(title="Fashion shopping assistant", docs_url=None, redoc_url=None,
                           openapi_url=None), res, "", analysts, None, ancestors, root_path)
     server = uvicorn.Server(uvicorn.Config(site, host=host, port=port, log_level="warning",
