@@ -11,8 +11,7 @@ from pathlib import Path
 
 from explain.evidence import Explainer
 from explain.instructions import TURN_CUES, is_instruction, without_instructions
-from retrieval.index import IndexLookupError
-from retrieval.search import ImageInput, QueryError, Searcher
+from retrieval import ImageInput, IndexLookupError, QueryError, Searcher
 from runtime import LocalLLM
 
 from .calls import Answer, Card, Plan, ToolCall, ToolResult, ToolRun, Trace

@@ -9,11 +9,7 @@ from contextlib import closing, contextmanager
 
 from explain.evidence import Explainer, Query
 from explain.writer import ExplanationWriter, Grounding, template_explanation
-from retrieval.complement import LookItem
-from retrieval.index import SearchResult
-from retrieval.ingest import open_rgb
-from retrieval.products import Product
-from retrieval.search import Searcher
+from retrieval import LookItem, Product, Searcher, SearchResult, open_rgb
 from runtime import BACKGROUND, LocalLLM, get_llm
 
 from .calls import Card

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from retrieval.settings import demo_index_dir
+from retrieval import demo_index_dir
 
 from .assistant import DEFAULT_PLANNER, PLANNERS, ShoppingAgent
 
@@ -48,8 +48,7 @@ def show(answer, as_json: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from retrieval.index import IndexLookupError
-    from retrieval.search import Searcher
+    from retrieval import IndexLookupError, Searcher
 
     try:
         searcher = Searcher(args.index)

@@ -8,8 +8,7 @@ import re
 import numpy as np
 
 from explain.instructions import CODE, TURN_CUES
-from retrieval.index import ProductIndex
-from retrieval.vocabulary import Modifier, Vocabulary, change_text, normalise
+from retrieval import Modifier, ProductIndex, Vocabulary, change_text, normalise
 
 from .calls import Plan, ToolCall
 from .state import DEICTIC, NUMBERED, ORDINAL, ORDINALS, PHOTO, Conversation, mentions_reference

@@ -12,7 +12,7 @@ import json
 from explain.instructions import without_instructions
 from explain.writer import quoted
 from prompts import load
-from retrieval.index import ProductIndex
+from retrieval import ProductIndex
 from runtime import LocalLLM
 
 from .calls import ToolCall

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from explain.evidence import Query
-from retrieval.index import Filters, ProductIndex
-from retrieval.vocabulary import in_words, normalise
+from retrieval import Filters, ProductIndex, in_words, normalise
 
 from .calls import Listing
 

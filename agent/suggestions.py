@@ -2,7 +2,7 @@
 answer, each a message the agent understands as typed."""
 from __future__ import annotations
 
-from retrieval.index import ProductIndex
+from retrieval import ProductIndex
 
 from .calls import Answer
 from .state import Conversation

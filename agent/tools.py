@@ -17,10 +17,7 @@ from typing import Protocol
 from jsonschema import Draft202012Validator
 
 from explain.evidence import Query
-from retrieval.complement import LookItem
-from retrieval.index import Filters, SearchResult
-from retrieval.search import Searcher
-from retrieval.vocabulary import MATERIALS, change_text, in_words, normalise
+from retrieval import MATERIALS, Filters, LookItem, Searcher, SearchResult, change_text, in_words, normalise
 
 from .calls import Card, Listing, ToolResult
 from .cards import CardMaker

@@ -24,10 +24,7 @@ import sklearn
 from sklearn.neural_network import MLPClassifier
 from tqdm.auto import tqdm
 
-from retrieval.encoders import ClipEncoder
-from retrieval.settings import cache_dir
-from retrieval.vectors import unit
-from retrieval.vocabulary import Modifier
+from retrieval import ClipEncoder, Modifier, cache_dir, unit
 
 from . import phrasings as data
 from .state import DEICTIC, NUMBERED, ORDINAL, Conversation

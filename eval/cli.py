@@ -10,8 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from retrieval.encoders import DEFAULT_ENCODER
-from retrieval.settings import myntra_dir
+from retrieval import DEFAULT_ENCODER, myntra_dir
 
 from .context import Context
 from .report import write_report
@@ -32,7 +31,7 @@ def print_table(console: Console, result: SuiteResult) -> None:
 
 def index_sources(folder: Path, catalog: str | None) -> tuple[str, str, int | None]:
     """(catalogue path, base encoder architecture, product limit) recorded in an index."""
-    from retrieval.index import ProductIndex
+    from retrieval import ProductIndex
 
     index = ProductIndex.load(folder)
     towers = folder / index.encoder / "towers.json"

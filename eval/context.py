@@ -8,15 +8,30 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.alignment import text_to_image_scores, train_alignment
-from retrieval.build import DEFAULT_FUSION
-from retrieval.embed import Captions, Features, caption_features, project, tower_features
-from retrieval.encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
-from retrieval.fusion import Fusion, create_fusion, item_labels
-from retrieval.index import ProductIndex
-from retrieval.ingest import Catalog, load_catalog
-from retrieval.settings import hm_dir
-from retrieval.splits import Split, assert_disjoint, fold_split, holdout_split
+from retrieval import (
+    DEFAULT_ENCODER,
+    DEFAULT_FUSION,
+    Captions,
+    Catalog,
+    ClipEncoder,
+    Features,
+    Fusion,
+    ProductIndex,
+    Split,
+    assert_disjoint,
+    caption_features,
+    create_encoder,
+    fit_fusion,
+    fold_split,
+    hm_dir,
+    holdout_split,
+    item_labels,
+    load_catalog,
+    project,
+    text_to_image_scores,
+    tower_features,
+    train_alignment,
+)
 
 QUICK_LIMIT = 3000
 FOLDS = 5             # the held-out split is fold 0 of five (a fifth of the catalogue)
@@ -106,8 +121,8 @@ class Context:
         """The default fusion, fitted on the training split."""
         rows = self.split.train
         labels = item_labels(self.catalog.products)
-        return create_fusion(DEFAULT_FUSION, seed=self.seed).fit(
-            self.embeddings.subset(rows), [labels[i] for i in rows])
+        return fit_fusion(DEFAULT_FUSION, self.embeddings.subset(rows), [labels[i] for i in rows],
+                          seed=self.seed)
 
     @cached_property
     def fused(self) -> np.ndarray:

@@ -15,13 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from retrieval.complement import LookItem, slot
-from retrieval.index import SearchResult
-from retrieval.ingest import open_rgb
-from retrieval.products import Product
-from retrieval.search import Searcher
-from retrieval.vectors import unit
-from retrieval.vocabulary import Modifier, in_words, normalise
+from retrieval import LookItem, Modifier, Product, Searcher, SearchResult, in_words, normalise, open_rgb, slot, unit
 
 from .gradcam import HeatMap, IntegratedGradientsMap, OcclusionMap, SimilarityCAM
 from .instructions import is_instruction, without_instructions

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from retrieval.encoders import ClipEncoder
+from retrieval import ClipEncoder
 
 from .gradcam import BLUR_RADIUS, SimilarityTarget, foreground, to_frame
 from .tokens import TokenAttribution

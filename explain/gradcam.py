@@ -31,7 +31,7 @@ from PIL import Image, ImageFilter
 from pytorch_grad_cam import AblationCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
-from retrieval.encoders import ClipEncoder
+from retrieval import ClipEncoder
 
 
 class SimilarityTarget:

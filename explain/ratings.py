@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from retrieval.settings import runs_dir
+from retrieval import runs_dir
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

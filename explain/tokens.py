@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from captum.attr import LayerIntegratedGradients
 
-from retrieval.encoders import ClipEncoder
+from retrieval import ClipEncoder
 
 DEFAULT_STEPS = 32
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from prompts import load
-from retrieval.vocabulary import MATERIALS, Vocabulary, normalise
+from retrieval import MATERIALS, Vocabulary, normalise
 from runtime import LocalLLM
 
 from .evidence import CONTRAST_ATTRIBUTES, CONTRAST_FIELDS, SHARED_SAID, Evidence

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
 
-from .encoders import DEFAULT_ENCODER
+from .build.encoders import DEFAULT_ENCODER
 from .settings import DEMO_LIMIT, demo_index_dir
 
 USER_ERROR = 2
@@ -20,15 +20,15 @@ class UsageError(Exception):
 
 
 def _filters(args):
-    from .index import Filters
+    from .store.index import Filters
 
     return Filters(gender=args.gender, category=args.category, colour=args.colour,
                    price_min=args.price_min, price_max=args.price_max)
 
 
 def cmd_build(args) -> None:
-    from .build import BuildStats, build_index
-    from .encoders import create_encoder
+    from .build.encoders import create_encoder
+    from .build.pipeline import BuildStats, build_index
     from .ingest import IngestReport, load_catalog
 
     if args.engine == "local" and (args.address or args.workers or args.gpus):
@@ -36,7 +36,7 @@ def cmd_build(args) -> None:
     stats = BuildStats()
     engine = None
     if args.engine == "ray":
-        from .raydata import RayEngine
+        from .build.raydata import RayEngine
 
         with stats.stage("start ray"):
             engine = RayEngine(args.address, args.workers, gpus=args.gpus)
@@ -48,7 +48,7 @@ def cmd_build(args) -> None:
         raise UsageError("--kind-photos and --kind-map go together")
     kind_photos = kind_map = None
     if args.kind_photos is not None:
-        from .kinds import read_kind_map
+        from .build.kinds import read_kind_map
 
         try:
             kind_map = read_kind_map(args.kind_map)
@@ -67,7 +67,7 @@ def cmd_build(args) -> None:
 
 
 def cmd_search(args) -> None:
-    from .search import Searcher
+    from .query.search import Searcher
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
@@ -109,7 +109,7 @@ def _print_results(results) -> None:
 
 
 def cmd_complete(args) -> None:
-    from .search import Searcher
+    from .query.search import Searcher
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
@@ -156,7 +156,7 @@ def day_number(text: str) -> float:
 
 
 def cmd_recommend(args) -> None:
-    from .search import Searcher
+    from .query.search import Searcher
 
     if args.k < 1:
         raise UsageError("--k must be at least 1")
@@ -171,11 +171,11 @@ def cmd_recommend(args) -> None:
 
 
 def cmd_train_alignment(args) -> None:
-    from .alignment import text_to_image_scores, train_alignment
-    from .embed import caption_features, tower_features
-    from .encoders import create_encoder
+    from .build.alignment import text_to_image_scores, train_alignment
+    from .build.embed import caption_features, tower_features
+    from .build.encoders import create_encoder
     from .ingest import load_catalog
-    from .splits import holdout_split
+    from .learn.splits import holdout_split
 
     catalog = load_catalog(args.catalog, limit=args.limit)
     encoder = create_encoder(args.encoder, args.pretrained, args.text_tower)
@@ -198,11 +198,11 @@ def cmd_train_alignment(args) -> None:
 
 
 def cmd_add(args) -> None:
-    from .embed import embed_products
-    from .index import ProductIndex
+    from .build.embed import embed_products
     from .ingest import load_catalog
-    from .locks import writer_lock
-    from .search import load_index_encoder
+    from .query.search import load_index_encoder
+    from .store.index import ProductIndex
+    from .store.locks import writer_lock
 
     with writer_lock(args.index):              # a second writer waits for this one's save
         index = ProductIndex.load(args.index)
@@ -216,8 +216,8 @@ def cmd_add(args) -> None:
 
 
 def cmd_remove(args) -> None:
-    from .index import ProductIndex
-    from .locks import writer_lock
+    from .store.index import ProductIndex
+    from .store.locks import writer_lock
 
     with writer_lock(args.index):
         index = ProductIndex.load(args.index)
@@ -227,8 +227,8 @@ def cmd_remove(args) -> None:
 
 
 def cmd_reshard(args) -> None:
-    from .index import ProductIndex
-    from .locks import writer_lock
+    from .store.index import ProductIndex
+    from .store.locks import writer_lock
 
     with writer_lock(args.index):
         index = ProductIndex.load(args.index)
@@ -246,8 +246,8 @@ DEMO_QUERIES = ("navy blue shirt for men", "red handbag for women", "black runni
 
 
 def cmd_demo(args) -> None:
-    from .build import BuildStats, build_index
-    from .search import Searcher
+    from .build.pipeline import BuildStats, build_index
+    from .query.search import Searcher
     from .settings import myntra_dir
 
     catalog = args.catalog or myntra_dir()
@@ -401,14 +401,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .index import IndexConflict, IndexLookupError
     from .ingest import CatalogError
-    from .locks import IndexBusy
-    from .search import QueryError
+    from .query.search import QueryError
+    from .store.index import IndexConflict, IndexLookupError
+    from .store.locks import IndexBusy
 
     args = parser().parse_args(argv)
     if getattr(args, "fusion", "") is None:
-        from .build import DEFAULT_FUSION
+        from .build.pipeline import DEFAULT_FUSION
         args.fusion = DEFAULT_FUSION
     try:
         args.func(args)

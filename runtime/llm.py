@@ -21,7 +21,7 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
-from retrieval.settings import cache_dir
+from retrieval import cache_dir
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.settings import myntra_dir
+from retrieval import myntra_dir
 
 SLICE = 300
 
@@ -33,28 +33,28 @@ def myntra() -> Path:
 
 @pytest.fixture(scope="session")
 def encoder():
-    from retrieval.encoders import create_encoder
+    from retrieval import create_encoder
 
     return create_encoder()
 
 
 @pytest.fixture(scope="session")
 def catalog(myntra):
-    from retrieval.ingest import load_catalog
+    from retrieval import load_catalog
 
     return load_catalog(myntra, limit=SLICE)
 
 
 @pytest.fixture(scope="session")
 def features(catalog, encoder):
-    from retrieval.embed import tower_features
+    from retrieval import tower_features
 
     return tower_features(catalog.products, encoder)
 
 
 @pytest.fixture(scope="session")
 def index_dir(tmp_path_factory, catalog, myntra):
-    from retrieval.build import build_index
+    from retrieval import build_index
 
     out = tmp_path_factory.mktemp("index")
     build_index(catalog, out)
@@ -65,7 +65,7 @@ def index_dir(tmp_path_factory, catalog, myntra):
 def searcher(index_dir):
     """A searcher over the shared index (one encoder for the whole session). Tests that change an
     index copy ``index_dir`` first."""
-    from retrieval.search import Searcher
+    from retrieval import Searcher
 
     return Searcher(index_dir)
 
@@ -74,9 +74,7 @@ def searcher(index_dir):
 def hm_index(tmp_path_factory):
     """An H&M slice (1,000 articles) built with its purchases: the co-purchase graph, the pair
     model and the personal ranker are saved with it."""
-    from retrieval.build import build_index
-    from retrieval.ingest import load_catalog
-    from retrieval.settings import hm_dir
+    from retrieval import build_index, hm_dir, load_catalog
 
     out = tmp_path_factory.mktemp("hm-index")
     build_index(load_catalog(hm_dir(), limit=1000), out)

@@ -111,9 +111,7 @@ def test_an_unsure_kind_is_offered_as_a_guess(searcher):
     """Another shop's photos (H&M's) are where the classifier is unsure: a kind it names under
     ``SURE`` is offered as a guess."""
     from agent.tools import SURE
-    from retrieval.ingest import load_catalog
-    from retrieval.kinds import CONFIDENCE
-    from retrieval.settings import hm_dir
+    from retrieval import CONFIDENCE, hm_dir, load_catalog
 
     photos = (p.image_path for p in load_catalog(hm_dir(), limit=200, check_images=False).products
               if p.image_path)
@@ -276,7 +274,7 @@ def test_a_new_shopper_gets_the_most_bought_then_picks_of_their_own(hm_index):
     """On an index built with purchases, "recommend something" before any product was opened
     answers with the most bought products, explained as such (no similarity is claimed); once
     the shopper opened one, the picks come from their history."""
-    from retrieval.search import Searcher
+    from retrieval import Searcher
 
     searcher = Searcher(hm_index)
     agent = ShoppingAgent(searcher, planner="parser", explanations="template")

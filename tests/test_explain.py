@@ -12,7 +12,7 @@ from explain.evidence import Explainer, Query
 from explain.faithfulness import image_deletions, text_deletions
 from explain.gradcam import SimilarityCAM
 from explain.tokens import TextAttributor
-from retrieval.ingest import open_rgb
+from retrieval import open_rgb
 
 
 def first_with_photo(searcher, kind=None):

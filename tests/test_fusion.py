@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.embed import Features, project
-from retrieval.fusion import FUSIONS, create_fusion, fusion_from_state, item_labels
+from retrieval import FUSIONS, Features, create_fusion, fit_fusion, fusion_from_state, item_labels, project
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +14,7 @@ def embeddings(features, encoder):
 
 @pytest.mark.parametrize("name", sorted(FUSIONS))
 def test_fusion_items_and_queries(name, embeddings, catalog, encoder):
-    fusion = create_fusion(name).fit(embeddings, item_labels(catalog.products))
+    fusion = fit_fusion(name, embeddings, item_labels(catalog.products))
     items = fusion.items(embeddings)
     assert items.shape == (len(catalog), fusion.dim(encoder.embed_dim))
     assert np.allclose(np.linalg.norm(items, axis=1), 1, atol=1e-4)
@@ -41,4 +40,4 @@ def test_missing_modality_is_filled_from_the_other(embeddings):
 
 def test_projection_needs_labels(embeddings):
     with pytest.raises(ValueError, match="labels"):
-        create_fusion("projection").fit(embeddings)
+        fit_fusion("projection", embeddings)

@@ -6,11 +6,8 @@ import os
 import numpy as np
 import pytest
 
+from retrieval import ClusterMap, Filters, IndexLookupError, IngestReport, ProductIndex, QueryError
 from retrieval import index as index_module
-from retrieval.clusters import ClusterMap
-from retrieval.index import Filters, IndexLookupError, ProductIndex
-from retrieval.ingest import IngestReport
-from retrieval.search import QueryError
 
 
 def test_item_search_never_returns_the_query_item(searcher):
@@ -61,7 +58,7 @@ def test_hnsw_matches_exact_search(searcher):
 def test_add_remove_and_atomic_save(index_dir, tmp_path, catalog, features, encoder, monkeypatch):
     import shutil
 
-    from retrieval.embed import project
+    from retrieval import project
 
     folder = tmp_path / "idx"
     shutil.copytree(index_dir, folder)
@@ -101,8 +98,7 @@ def test_two_writers_never_lose_each_others_changes(index_dir, tmp_path):
     import shutil
     import threading
 
-    from retrieval.index import IndexConflict
-    from retrieval.locks import writer_lock
+    from retrieval import IndexConflict, writer_lock
 
     folder = tmp_path / "idx"
     shutil.copytree(index_dir, folder)

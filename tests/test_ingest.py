@@ -7,8 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from retrieval.ingest import CatalogError, load_catalog
-from retrieval.ingest.images import MAX_PIXELS
+from retrieval import MAX_PIXELS, CatalogError, load_catalog
 
 HEADER = "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName\n"
 
@@ -120,7 +119,7 @@ def test_real_myntra_slice(myntra):
 
 
 def test_hm_reader_keeps_leading_zeros_and_image_only_articles(tmp_path):
-    from retrieval.settings import hm_dir
+    from retrieval import hm_dir
 
     catalog = load_catalog(hm_dir(), limit=150, check_images=False)
     assert all(len(p.id) == 10 for p in catalog.products)
@@ -173,7 +172,7 @@ def test_image_paths_are_absolute_for_a_relative_catalogue_path(myntra, monkeypa
     """An index built from ``--catalog ../shared/...`` must find its photos from anywhere."""
     import os
 
-    from retrieval.ingest import load_catalog
+    from retrieval import load_catalog
 
     monkeypatch.chdir(myntra.parent)
     catalog = load_catalog(os.path.relpath(myntra), limit=20)

@@ -4,18 +4,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.ingest import IngestReport
-from retrieval.interactions import (
+from retrieval import (
+    IngestReport,
     Interactions,
+    LeakageError,
     assert_no_leakage,
     copurchases,
+    hm_dir,
     leave_last_out,
     read_pairs,
     read_transactions,
     same_day_pairs,
 )
-from retrieval.settings import hm_dir
-from retrieval.splits import LeakageError
 
 HEADER = "t_dat,customer_id,article_id,price,sales_channel_id\n"
 

@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.index import Filters
-from retrieval.kinds import CONFIDENCE, KindClassifier
+from retrieval import CONFIDENCE, Filters, KindClassifier
 
 
 def test_kind_of_held_out_photos_is_named_far_better_than_the_commonest_kind(catalog, features):
@@ -53,11 +52,7 @@ def test_another_shops_labelled_photos_teach_the_build_to_name_their_kind(tmp_pa
     """H&M packshots named by a classifier learnt from the catalogue alone, then with other H&M
     photos (types mapped by the photo suite's table): held-out H&M photos are named right more
     often, and a map row without our types is refused naming its row."""
-    from retrieval.build import build_index
-    from retrieval.ingest import load_catalog
-    from retrieval.kinds import read_kind_map
-    from retrieval.search import Searcher
-    from retrieval.settings import hm_dir
+    from retrieval import Searcher, build_index, hm_dir, load_catalog, read_kind_map
 
     table = read_kind_map(Path(__file__).parent.parent / "eval" / "data" / "hm_to_myntra_kinds.csv")
     hm = load_catalog(hm_dir(), limit=900, check_images=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.metrics import hit, mrr, ndcg, precision, recall, recall_at_k, reciprocal_rank, target_ranks
+from retrieval import hit, mrr, ndcg, precision, recall, recall_at_k, reciprocal_rank, target_ranks
 
 # Query 0: relevant at ranks 1 and 3 (of 4 relevant in the collection).
 # Query 1: nothing relevant returned (2 relevant exist).

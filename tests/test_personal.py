@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from eval.models.pixelrec import ItemContent, MultimodalRecommender
-from retrieval.index import ProductIndex
-from retrieval.personal import ItemKNN, MostPopular, UserKNN, interaction_matrix, recency_weights, recommend
+from retrieval import ItemKNN, MostPopular, ProductIndex, UserKNN, interaction_matrix, recency_weights, recommend
 
 
 def test_recency_weights_halve_with_age():
@@ -131,9 +130,7 @@ def test_two_stage_picks_from_an_index_built_with_purchases(hm_index):
     """The ranker trained at build time is saved beside the index and serves the history's picks:
     never a product of the history, only products that pass the filters, and for an empty
     history (a new shopper) the most bought products."""
-    from retrieval.index import Filters
-    from retrieval.search import QueryError, Searcher
-    from retrieval.twostage import PickRanker
+    from retrieval import Filters, PickRanker, QueryError, Searcher
 
     searcher = Searcher(hm_index)
     ranker = searcher.pick_ranker

@@ -27,11 +27,7 @@ def with_broken_photo(catalog, tmp_path):
 
 
 def test_ray_build_equals_the_local_build(local_ray, myntra, tmp_path):
-    from retrieval.build import build_index
-    from retrieval.cache import FeatureCache
-    from retrieval.index import ProductIndex
-    from retrieval.ingest import IngestReport, load_catalog
-    from retrieval.raydata import RayEngine
+    from retrieval import FeatureCache, IngestReport, ProductIndex, RayEngine, build_index, load_catalog
 
     built = {}
     for name, engine in (("local", None), ("ray", RayEngine(workers=2))):
@@ -56,14 +52,11 @@ def test_sharded_index_answers_like_the_single_index(local_ray, catalog, index_d
     same vectors finds, and at least what the single HNSW index finds, with filters and
     exclusions; adds and removes go to the owning shard and survive a save and load; resharding
     back to one index gives the same answers."""
-    from retrieval.cli import main
-    from retrieval.embed import Features
-    from retrieval.index import Filters, ProductIndex
-    from retrieval.search import Searcher
+    from retrieval import Features, Filters, ProductIndex, Searcher, cli
 
     folder = tmp_path / "sharded"
     shutil.copytree(index_dir, folder)
-    assert main(["reshard", "--index", str(folder), "--shards", "3"]) in (0, None)
+    assert cli.main(["reshard", "--index", str(folder), "--shards", "3"]) in (0, None)
     sharded = Searcher(folder)
     assert sharded.index.shards == 3 and len(sharded.index) == len(searcher.index)
     counts = [s["count"] for s in sharded.index.hnsw.stats()]

@@ -19,7 +19,7 @@ from servers import Server
 
 from eval.robustness.browser import ARGS, CHROMIUM, wait_until
 from explain.ratings import Rating, RatingStore
-from retrieval.settings import runs_dir
+from retrieval import runs_dir
 
 pytestmark = pytest.mark.slow           # end to end: a served app in Chromium
 
@@ -391,7 +391,7 @@ async def mcp_session(url: str, product_id: str) -> tuple[dict, list]:
 
 def test_analyst_charts(index_dir):
     """The charts draw from the index itself: every product counted, every cluster coloured."""
-    from retrieval.search import Searcher
+    from retrieval import Searcher
     from ui import charts
 
     searcher = Searcher(index_dir)

@@ -16,8 +16,7 @@ from matplotlib.figure import Figure
 from agent.calls import Card
 from explain.evidence import Explainer, Query
 from explain.faithfulness import image_deletions
-from retrieval.ingest import open_rgb
-from retrieval.search import Searcher
+from retrieval import Searcher, open_rgb
 
 plt.rcParams["text.parse_math"] = False        # catalogue text in labels is text, not TeX
 MAP_POINTS = 5000

@@ -10,7 +10,7 @@ from pathlib import Path
 from agent import DEFAULT_PLANNER, ShoppingAgent
 from explain.evidence import Explainer
 from explain.ratings import RatingStore
-from retrieval.search import Searcher
+from retrieval import Searcher
 
 from .sessions import Sessions
 

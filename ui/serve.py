@@ -33,8 +33,7 @@ from ray.serve.handle import DeploymentHandle
 
 from agent import DEFAULT_PLANNER
 from agent.state import Conversation
-from retrieval.build import ensure_demo_index
-from retrieval.shards import connect
+from retrieval import connect, ensure_demo_index
 
 from . import api
 from .server import resources

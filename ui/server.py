@@ -16,9 +16,7 @@ from fastapi import FastAPI, Request
 
 from agent import DEFAULT_PLANNER, TurnModel
 from explain.ratings import RatingStore
-from retrieval.build import ensure_demo_index
-from retrieval.search import Searcher
-from retrieval.settings import REPO_ROOT
+from retrieval import REPO_ROOT, Searcher, ensure_demo_index
 
 from .analyst import build_analyst
 from .resources import Resources

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from retrieval.ingest import ImageError, open_rgb
+from retrieval import ImageError, open_rgb
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000

@@ -8,7 +8,7 @@ import io
 from PIL import Image
 
 from agent.calls import Card
-from retrieval.products import Product
+from retrieval import Product
 
 from .escape import md
 

@@ -3,7 +3,7 @@
 An item is its id embedding plus projections of its image features, its text features and its
 category, fused by attention over the modalities it has (a product without text is its image,
 category and id). A user is a user embedding plus the recency-weighted mean of the items they
-interacted with (``retrieval.personal.recency_weights``; a plain mean without days).
+interacted with (``retrieval.learn.personal.recency_weights``; a plain mean without days).
 Trained with BCE on observed vs. sampled items and, optionally, an InfoNCE loss that aligns each
 item's image and text projections; Adam.
 """
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import trange
 
-from retrieval.personal import DAY_HALF_LIFE, recency_weights
+from retrieval import DAY_HALF_LIFE, recency_weights
 
 
 @dataclass

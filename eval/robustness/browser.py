@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval.products import Product
+from retrieval import Product
 
 from ..serving import free_port, start_app
 
@@ -399,8 +399,7 @@ def run_browser(products: list[Product], work: Path, quick: bool, log) -> list[O
     """Build the hostile catalogue, serve it with an analyst signed in, and visit it."""
     from playwright.sync_api import sync_playwright
 
-    from retrieval.build import build_index
-    from retrieval.search import Searcher
+    from retrieval import Searcher, build_index
 
     marked = payloads(quick)
     listener = Listener()

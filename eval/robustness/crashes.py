@@ -22,10 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.build import build_index
-from retrieval.index import ProductIndex
-from retrieval.locks import writer_lock
-from retrieval.products import Product
+from retrieval import Product, ProductIndex, build_index, writer_lock
 
 POLL_S = 0.005
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from retrieval.ingest import CatalogError, load_catalog
+from retrieval import CatalogError, load_catalog
 
 READERS = ("generic-csv", "generic-jsonl", "kaggle", "hm")
 GOOD_ROWS = 3

@@ -24,10 +24,7 @@ from agent import ShoppingAgent
 from explain.evidence import Explainer, Query
 from explain.writer import EXAMPLES, ExplanationWriter, Grounding
 from prompts import load
-from retrieval.build import build_index
-from retrieval.products import Product
-from retrieval.search import Searcher
-from retrieval.vocabulary import normalise
+from retrieval import Product, Searcher, build_index, normalise
 from runtime import get_llm
 
 CANARIES = ("zanzibar", "quokka", "marmalade", "xylophone", "kumquat", "bumblebee", "tangerine",

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from agent.assistant import ShoppingAgent
 from explain.evidence import Explainer
-from retrieval.search import Searcher
+from retrieval import Searcher
 from runtime import get_llm
 
 from ..context import Context

@@ -9,7 +9,7 @@ synthetic ones like them (1M on the full run), plain and filtered.
 - Equal recall: per recall level, each library's best queries/s among its settings and
   expansions that reach it.
 - Filtered: random filters keeping 1% and 10% of the rows. The index's own rule
-  (``retrieval.index``: exact search over the kept rows when they are few, else HNSW asked for
+  (``retrieval.store.index``: exact search over the kept rows when they are few, else HNSW asked for
   enough hits that k pass) against FAISS HNSW searching with an ID selector.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from usearch.index import Index, MetricKind
 from usearch.index import search as exact_search
 
-from retrieval.index import exact_for, overfetched
+from retrieval import exact_for, overfetched
 
 from ..context import Context
 from ..result import SuiteResult
@@ -191,7 +191,7 @@ def run(ctx: Context) -> SuiteResult:
         notes=["One query at a time on one thread (a shopper's query; both libraries' own batch "
                "paths are left out). Best setting: the highest queries/s among the settings and "
                "search expansions whose recall@10 against exact search reaches the level.",
-               "Filters: random row sets; the index's rule is retrieval.index's (exact_for, "
+               "Filters: random row sets; the index's rule is retrieval.store.index's (exact_for, "
                f"overfetched) at search expansion {FILTERED_EXPANSION}, FAISS HNSW M16 searches with "
                f"an IDSelectorBatch at efSearch {FILTERED_EXPANSION}."],
         plots=["ann.png"])

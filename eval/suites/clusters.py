@@ -8,9 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import davies_bouldin_score, normalized_mutual_info_score, silhouette_score
 
-from retrieval.build import DEFAULT_FUSION
-from retrieval.clusters import NOISE, hdbscan_clusters, kmeans, name_clusters, purity, reduce
-from retrieval.fusion import create_fusion, item_labels
+from retrieval import DEFAULT_FUSION, NOISE, fit_fusion, hdbscan_clusters, item_labels, kmeans, name_clusters, purity, reduce
 
 from ..context import Context
 from ..result import SuiteResult
@@ -36,7 +34,7 @@ def quality(clustering, reduced, article, colour, seed) -> dict:
 def run(ctx: Context) -> SuiteResult:
     products = ctx.catalog.products
     emb = ctx.embeddings
-    vectors = create_fusion(DEFAULT_FUSION).fit(emb, item_labels(products)).items(emb)
+    vectors = fit_fusion(DEFAULT_FUSION, emb, item_labels(products)).items(emb)
     reduced = reduce(vectors, dim=16, method="umap", seed=ctx.seed)
     article, colour = ctx.labels("article_type"), ctx.labels("colour")
     n_types = len(set(article.tolist()))

@@ -22,13 +22,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from retrieval import (
+    Complementarity,
+    CoPurchases,
+    IngestReport,
+    LookWeights,
+    PairModel,
+    Product,
+    assert_disjoint,
+    diverse_top,
+    in_test,
+    read_pairs,
+    read_transactions,
+    same_day_pairs,
+    slot,
+)
 from retrieval import metrics as M
-from retrieval.complement import Complementarity, LookWeights, diverse_top, slot
-from retrieval.copurchase import CoPurchases, PairModel
-from retrieval.ingest import IngestReport
-from retrieval.interactions import read_pairs, read_transactions, same_day_pairs
-from retrieval.products import Product
-from retrieval.splits import assert_disjoint, in_test
 
 from ..context import Context
 from ..result import SuiteResult

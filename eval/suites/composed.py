@@ -11,13 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from retrieval import DEFAULT_FUSION, ProductIndex, Vocabulary, composed_search, fit_fusion, item_labels, unit
 from retrieval import metrics as M
-from retrieval.build import DEFAULT_FUSION
-from retrieval.composed import composed_search
-from retrieval.fusion import create_fusion, item_labels
-from retrieval.index import ProductIndex
-from retrieval.vectors import unit
-from retrieval.vocabulary import Vocabulary
 
 from ..context import Context
 from ..result import SuiteResult
@@ -64,8 +59,8 @@ def run(ctx: Context) -> SuiteResult:
     products = ctx.catalog.products
     emb = ctx.embeddings
     train = ctx.split.train
-    fusion = create_fusion(DEFAULT_FUSION).fit(emb.subset(train),
-                                               item_labels([products[i] for i in train]))
+    fusion = fit_fusion(DEFAULT_FUSION, emb.subset(train),
+                        item_labels([products[i] for i in train]))
     index = ProductIndex(fusion, ctx.encoder.embed_dim, encoder=ctx.encoder_spec)
     index.add(products, emb)
     vocab = Vocabulary(index)

@@ -8,11 +8,16 @@ import time
 
 import numpy as np
 
-from retrieval.alignment import train_alignment
-from retrieval.embed import caption_features, project, tower_features
-from retrieval.encoders import DEFAULT_ENCODER, create_encoder
-from retrieval.ingest import open_rgb
-from retrieval.kinds import KindClassifier
+from retrieval import (
+    DEFAULT_ENCODER,
+    KindClassifier,
+    caption_features,
+    create_encoder,
+    open_rgb,
+    project,
+    tower_features,
+    train_alignment,
+)
 
 from ..context import Context
 from ..result import SuiteResult

@@ -31,9 +31,8 @@ from tqdm.auto import tqdm
 from agent import TOOLS, ShoppingAgent
 from agent.phrasings import phrasings
 from explain.evidence import Explainer
+from retrieval import Searcher, Vocabulary
 from retrieval import metrics as M
-from retrieval.search import Searcher
-from retrieval.vocabulary import Vocabulary
 from runtime import get_llm
 
 from ..context import Context

@@ -36,8 +36,7 @@ from explain.evidence import Explainer, Query
 from explain.faithfulness import remove_spans
 from explain.ratings import RatingStore
 from explain.writer import PHOTO, ExplanationWriter, Grounding, folded, messages, support, template_explanation, untruthful
-from retrieval.index import SearchResult
-from retrieval.search import Searcher
+from retrieval import Searcher, SearchResult
 from runtime import get_llm
 
 from ..context import Context

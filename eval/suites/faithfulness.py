@@ -26,8 +26,7 @@ from tqdm.auto import tqdm
 from explain.faithfulness import FRACTIONS, ROAD_PERCENTILES, WORD_COUNTS, image_deletions, random_map, road, text_deletions
 from explain.gradcam import IntegratedGradientsMap, OcclusionMap, SimilarityCAM
 from explain.tokens import DEFAULT_STEPS, TextAttributor
-from retrieval.ingest import open_rgb
-from retrieval.search import Searcher
+from retrieval import Searcher, open_rgb
 
 from ..context import Context
 from ..result import SuiteResult

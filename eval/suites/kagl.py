@@ -21,9 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from retrieval.embed import Features, text_features
-from retrieval.encoders import DEFAULT_ENCODER, ClipEncoder
-from retrieval.vectors import unit
+from retrieval import DEFAULT_ENCODER, ClipEncoder, Features, text_features, unit
 
 from ..context import FOLDS, Context
 from ..result import SuiteResult

@@ -14,13 +14,17 @@ import numpy as np
 from usearch.index import Index, MetricKind
 from usearch.index import search as exact_search
 
-from retrieval.build import DEFAULT_FUSION, peak_rss_mb
-from retrieval.composed import composed_search
-from retrieval.fusion import create_fusion, item_labels
-from retrieval.index import ProductIndex
-from retrieval.ingest import open_rgb
-from retrieval.vectors import unit
-from retrieval.vocabulary import Vocabulary
+from retrieval import (
+    DEFAULT_FUSION,
+    ProductIndex,
+    Vocabulary,
+    composed_search,
+    fit_fusion,
+    item_labels,
+    open_rgb,
+    peak_rss_mb,
+    unit,
+)
 
 from ..context import Context
 from ..result import SuiteResult
@@ -142,7 +146,7 @@ def run(ctx: Context) -> SuiteResult:
     emb = ctx.embeddings
     encoder = ctx.encoder
     stages = stage_throughput(ctx)
-    fusion = create_fusion(DEFAULT_FUSION).fit(emb, item_labels(products))
+    fusion = fit_fusion(DEFAULT_FUSION, emb, item_labels(products))
     index = ProductIndex(fusion, encoder.embed_dim, encoder=ctx.encoder_spec)
     start = time.perf_counter()
     index.add(products, emb)

@@ -132,7 +132,7 @@ def pinger(url: str, n: int, log: list, lock: threading.Lock) -> None:
 def agent_seconds(index_dir: str) -> list[float]:
     """The agent's own time for the conversation's turns, in this process on the same index."""
     from agent import ShoppingAgent
-    from retrieval.search import Searcher
+    from retrieval import Searcher
 
     searcher = Searcher(index_dir)
     seconds = []
@@ -147,7 +147,7 @@ def agent_seconds(index_dir: str) -> list[float]:
 
 
 def run(ctx: Context) -> SuiteResult:
-    from retrieval.build import ensure_demo_index
+    from retrieval import ensure_demo_index
 
     index_dir = str(ctx.index_dir or ensure_demo_index())
     own = percentiles(agent_seconds(index_dir), (50, 95))

@@ -16,11 +16,19 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from retrieval import (
+    IngestReport,
+    ItemKNN,
+    MostPopular,
+    ProfileScores,
+    RandomScores,
+    TwoStageRecommender,
+    UserKNN,
+    interaction_matrix,
+    leave_last_out,
+    read_transactions,
+)
 from retrieval import metrics as M
-from retrieval.ingest import IngestReport
-from retrieval.interactions import leave_last_out, read_transactions
-from retrieval.personal import ItemKNN, MostPopular, ProfileScores, RandomScores, UserKNN, interaction_matrix
-from retrieval.twostage import TwoStageRecommender
 
 from ..context import Context
 from ..models.pixelrec import ItemContent, MultimodalRecommender

@@ -15,12 +15,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from retrieval.alignment import train_alignment
-from retrieval.embed import Captions, Features, caption_features, project, tower_features
-from retrieval.encoders import ClipEncoder
-from retrieval.ingest import load_catalog
-from retrieval.kinds import CONFIDENCE, KindClassifier, KindPhotos, kind_first, read_kind_map
-from retrieval.splits import holdout_split
+from retrieval import (
+    CONFIDENCE,
+    Captions,
+    ClipEncoder,
+    Features,
+    KindClassifier,
+    KindPhotos,
+    caption_features,
+    holdout_split,
+    kind_first,
+    load_catalog,
+    project,
+    read_kind_map,
+    tower_features,
+    train_alignment,
+)
 
 from ..context import Context
 from ..result import SuiteResult

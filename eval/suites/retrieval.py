@@ -19,9 +19,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from usearch.index import MetricKind
 from usearch.index import search as exact_search
 
+from retrieval import FUSIONS, fit_fusion, item_labels, project
 from retrieval import metrics as M
-from retrieval.embed import project
-from retrieval.fusion import FUSIONS, create_fusion, item_labels
 
 from ..context import Context
 from ..result import SuiteResult
@@ -94,7 +93,7 @@ def run(ctx: Context) -> SuiteResult:
         title_vecs = encoder.encode_texts(titles)
         reps = {"image only": (emb.image, lambda q: q), "text only": (emb.text, lambda q: q)}
         for name in sorted(FUSIONS):
-            fusion = create_fusion(name).fit(emb.subset(train), labels_train)
+            fusion = fit_fusion(name, emb.subset(train), labels_train)
             reps[name] = (fusion.items(emb), fusion.query)
         for name, (items, to_query) in reps.items():
             config = f"{name} ({state})"

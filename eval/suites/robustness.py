@@ -80,7 +80,7 @@ def run(ctx: Context) -> SuiteResult:
             rows.append(row(f"instructions planted in products ({name})",
                             [o for o in planted if o.family == f"planted ({name})"], lambda o: o.crashed,
                             never, lambda o: o.leaked, lambda o: o.followed, lambda o: o.quoted))
-        from retrieval.search import Searcher
+        from retrieval import Searcher
 
         searcher = Searcher(work / "planted" / "index")
         typed = injections.run_typed(searcher, ("model",) if quick else ("model", "auto", "llm"),

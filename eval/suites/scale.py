@@ -6,7 +6,7 @@ shards on Ray actors against one index, and what 10M and 100M products would tak
   items/s over the whole stage (actors' start included) and per item beyond a small run.
 - Shards: synthetic unit vectors shaped like the catalogue's fused ones (1M on the full run), compared by
   inner product as the product index does, in one in-process
-  USearch index and in 1, 2 and 4 shards on Ray actors (``retrieval.shards``); query latency
+  USearch index and in 1, 2 and 4 shards on Ray actors (``retrieval.store.shards``); query latency
   one query at a time, recall@10 against exact search, memory per shard.
 - Projection: the measured per-worker build rate and bytes per vector carried to 10M and 100M
   products (linear in workers and vectors: an assumption, stated beside the table).
@@ -24,10 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from usearch.index import Index, MetricKind
 
-from retrieval.cache import FeatureCache
-from retrieval.embed import LocalEngine, tower_features
-from retrieval.raydata import RayEngine
-from retrieval.shards import ShardedVectors
+from retrieval import FeatureCache, LocalEngine, RayEngine, ShardedVectors, tower_features
 
 from ..context import Context
 from ..result import SuiteResult

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..products import Product
+from ..store.products import Product
 from .common import CatalogBuilder
 from .generic import generic_file, read_generic
 from .hm import is_hm_layout, read_hm

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..products import Product
+from ..store.products import Product
 from .images import check_image
 from .report import IngestReport
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..products import Product
+from ..store.products import Product
 from .common import CatalogBuilder, clean, parse_price, parse_year, read_text_table
 from .report import IngestReport
 

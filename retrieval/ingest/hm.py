@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..products import Product
+from ..store.products import Product
 from .common import CatalogBuilder, clean, csv_rows
 from .report import IngestReport
 

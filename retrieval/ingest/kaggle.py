@@ -5,7 +5,7 @@ import gzip
 import json
 from pathlib import Path
 
-from ..products import Product
+from ..store.products import Product
 from .common import CatalogBuilder, clean, csv_rows, parse_price, parse_year
 from .report import IngestReport
 

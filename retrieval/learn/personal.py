@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .index import Filters, ProductIndex, SearchResult
-from .vectors import unit
+from ..store.index import Filters, ProductIndex, SearchResult
+from ..store.vectors import unit
 
 DAY_HALF_LIFE = 30.0       # with timestamps: an item viewed 30 days before the last one counts half
 EVENT_HALF_LIFE = 5.0      # without: an item 5 events back counts half

@@ -8,17 +8,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .clusters import ClusterMap
-from .complement import WITH_PURCHASES, WITHOUT_PURCHASES, Complementarity, Look, LookWeights, complete_the_look
+from ..build.encoders import ClipEncoder, create_encoder
+from ..build.kinds import KindClassifier
+from ..ingest import ImageError, open_rgb
+from ..ingest.images import to_rgb
+from ..learn.clusters import ClusterMap
+from ..learn.complement import WITH_PURCHASES, WITHOUT_PURCHASES, Complementarity, Look, LookWeights, complete_the_look
+from ..learn.copurchase import CoPurchases, PairModel
+from ..learn.personal import recommend
+from ..learn.twostage import PickRanker, recommend_picks
+from ..store.index import Filters, IndexLookupError, ProductIndex, SearchResult
 from .composed import KEPT, ComposedResults, composed_search, inferred_reference
-from .copurchase import CoPurchases, PairModel
-from .encoders import ClipEncoder, create_encoder
-from .index import Filters, IndexLookupError, ProductIndex, SearchResult
-from .ingest import ImageError, open_rgb
-from .ingest.images import to_rgb
-from .kinds import KindClassifier, PhotoResults, kind_first
-from .personal import recommend
-from .twostage import PickRanker, recommend_picks
+from .photo import PhotoResults, kind_first
 from .vocabulary import Vocabulary
 
 ImageInput = str | Path | bytes | Image.Image     # a photo: a path, its bytes, or a PIL image

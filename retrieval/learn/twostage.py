@@ -28,7 +28,7 @@ import skops.io as sio
 from sklearn.ensemble import HistGradientBoostingClassifier
 from tqdm.auto import tqdm
 
-from .index import Filters, IndexLookupError, ProductIndex, SearchResult
+from ..store.index import Filters, IndexLookupError, ProductIndex, SearchResult
 from .personal import DAY_HALF_LIFE, profile, recency_weights
 
 FEATURES = ("profile", "closest", "last", "mean", "basket", "popularity", "history")

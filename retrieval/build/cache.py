@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .settings import cache_dir
+from ..settings import cache_dir
 
 
 def content_key(data: bytes | str) -> str:

@@ -9,26 +9,11 @@ from typing import Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..ingest import ImageError, IngestReport, open_rgb
+from ..store.products import Product
+from ..store.vectors import Features
 from .cache import FeatureCache, content_key
 from .encoders import ClipEncoder
-from .ingest import ImageError, IngestReport, open_rgb
-from .products import Product
-
-
-@dataclass
-class Features:
-    """Per-product image and text vectors (rows of zeros where a modality is missing)."""
-
-    image: np.ndarray
-    text: np.ndarray
-    has_image: np.ndarray
-    has_text: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.has_image)
-
-    def subset(self, rows) -> Features:
-        return Features(self.image[rows], self.text[rows], self.has_image[rows], self.has_text[rows])
 
 
 @dataclass

@@ -19,8 +19,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .products import Product
-from .vectors import unit
+from ..store.products import Product
+from ..store.vectors import unit
 
 NOISE = -1
 NAME_FIELDS = ("gender", "article_type", "colour", "usage", "season")

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..store.shards import connect
 from .embed import encode_batch
 from .encoders import ClipEncoder
-from .shards import connect
 
 
 class TowerActor:

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from .index import Filters, ProductIndex, SearchResult
-from .products import Product
-from .vectors import unit
+from ..store.index import Filters, ProductIndex, SearchResult
+from ..store.products import Product
+from ..store.vectors import unit
 
 if TYPE_CHECKING:
     from .copurchase import CoPurchases, PairModel

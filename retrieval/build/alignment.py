@@ -13,9 +13,10 @@ import torch
 from open_clip.loss import ClipLoss
 from tqdm.auto import trange
 
-from .embed import Captions, Features
+from ..learn.metrics import recall_at_k, reciprocal_rank, target_ranks
+from ..store.vectors import Features
+from .embed import Captions
 from .encoders import ClipEncoder
-from .metrics import recall_at_k, reciprocal_rank, target_ranks
 
 
 @dataclass

@@ -11,20 +11,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..ingest import Catalog, IngestReport, load_catalog
+from ..learn.clusters import ClusterMap
+from ..learn.complement import Complementarity
+from ..learn.copurchase import CoPurchases, PairModel
+from ..learn.interactions import copurchases, purchase_histories, read_transactions
+from ..learn.twostage import PickRanker
+from ..settings import DEMO_LIMIT, demo_index_dir, myntra_dir
+from ..store.index import ProductIndex
 from .alignment import train_alignment
 from .cache import FeatureCache
-from .clusters import ClusterMap
-from .complement import Complementarity
-from .copurchase import CoPurchases, PairModel
 from .embed import Engine, caption_features, project, tower_features
 from .encoders import DEFAULT_ENCODER, ClipEncoder, create_encoder
-from .fusion import create_fusion, item_labels
-from .index import ProductIndex
-from .ingest import Catalog, IngestReport, load_catalog
-from .interactions import copurchases, purchase_histories, read_transactions
+from .fusion import fit_fusion, item_labels
 from .kinds import KindClassifier, KindPhotos
-from .settings import DEMO_LIMIT, demo_index_dir, myntra_dir
-from .twostage import PickRanker
 
 DEFAULT_FUSION = "projection"
 COPURCHASE_FILES = ("bought_together.csv", "transactions.csv")
@@ -108,7 +108,7 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
             train_alignment(encoder, feats, caption_features(products, encoder, cache, engine))
     with stats.stage("fuse"):
         emb = project(feats, encoder)
-        fuser = create_fusion(fusion).fit(emb, item_labels(products))
+        fuser = fit_fusion(fusion, emb, item_labels(products))
     with stats.stage("index"):
         index = ProductIndex(fuser, encoder.embed_dim, encoder="", shards=shards)
         index.add(products, emb)

@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .index import Filters, ProductIndex
+from ..store.index import Filters, ProductIndex
 
 # Where a value named in the text must be found: index columns, then product attributes. A
 # subcategory ("Shoes", "Bags", "Jewellery") is a ``category``.

@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from ..settings import cache_dir
+from ...settings import cache_dir
 
 OPSET = 17
 _export_lock = threading.Lock()

@@ -33,11 +33,10 @@ import numpy as np
 from usearch.index import Index, MetricKind
 from usearch.index import search as exact_search
 
-from .embed import Features
 from .fusion import FUSION_FILE, Fusion, load_fusion
 from .locks import writer_lock
 from .products import Product
-from .vectors import unit
+from .vectors import Features, unit
 
 FORMAT = 2
 KEEP_GENERATIONS = 2

@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .index import Filters, ProductIndex, SearchResult
-from .products import Product
-from .vectors import unit
+from ..store.index import Filters, ProductIndex, SearchResult
+from ..store.products import Product
+from ..store.vectors import unit
 from .vocabulary import ATTRIBUTE_FIELDS, Modifier, Value, Vocabulary
 
 KEPT = ("article_type", "gender")         # what a result keeps of the reference by default

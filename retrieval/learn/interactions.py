@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .ingest.common import clean, csv_records
-from .ingest.report import IngestReport
+from ..ingest.common import clean, csv_records
+from ..ingest.report import IngestReport
 from .splits import LeakageError
 
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import save_file
 
-from ..coalesce import Coalescer
+from .coalesce import Coalescer
 from .onnx import OnnxTower, exported
 
 CHECKPOINT_FILE = "open_clip_model.safetensors"

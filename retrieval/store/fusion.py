@@ -1,4 +1,5 @@
-"""Item representation: fusion of a product's image and text embeddings into one vector.
+"""Item representation: the map that fuses a product's image and text embeddings into one vector,
+saved with the index (numpy only; ``retrieval.build.fusion`` fits it).
 
 Three named strategies, all mapping items *and* shared-space queries into the fused space:
 - ``concat``: per-modality standardisation, then concatenation (the ResNet50+BERT recipe);
@@ -10,18 +11,11 @@ A missing modality is filled with the other one: the two are aligned in the shar
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from open_clip.loss import ClipLoss
-from tqdm.auto import trange
 
-from .embed import Features
-from .products import Product
-from .vectors import unit
+from .vectors import Features, unit
 
 FUSION_FILE = "fusion.npz"
 
@@ -34,14 +28,14 @@ def filled(emb: Features) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Fusion:
-    """Base class: ``fit`` on catalogue embeddings, then ``items`` and ``query``."""
+    """Base class: ``fit`` the statistics on catalogue embeddings, then ``items`` and ``query``."""
 
     name = ""
 
     def __init__(self, alpha: float = 0.5):
         self.alpha = alpha
 
-    def fit(self, emb: Features, labels: Sequence[str] | None = None) -> Fusion:
+    def fit(self, emb: Features) -> Fusion:
         return self
 
     def dim(self, shared_dim: int) -> int:
@@ -85,7 +79,7 @@ class ConcatFusion(Fusion):
         super().__init__(alpha)
         self.stats = {k: np.asarray(v, np.float32) for k, v in (stats or {}).items()}
 
-    def fit(self, emb: Features, labels: Sequence[str] | None = None) -> Fusion:
+    def fit(self, emb: Features) -> Fusion:
         for key, vecs, mask in (("image", emb.image, emb.has_image), ("text", emb.text, emb.has_text)):
             rows = vecs[mask] if mask.any() else vecs
             self.stats[key + "_mean"] = rows.mean(0)
@@ -111,52 +105,13 @@ class ProjectionFusion(ConcatFusion):
     name = "projection"
 
     def __init__(self, alpha: float = 0.5, stats: dict | None = None, weight: np.ndarray | None = None,
-                 out_dim: int = 256,
-                 epochs: int = 8, batch_size: int = 512, seed: int = 0):
+                 out_dim: int = 256):
         super().__init__(alpha, stats)
         self.out_dim = out_dim
         self.weight = None if weight is None else np.asarray(weight, np.float32)
-        self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
 
     def dim(self, shared_dim: int) -> int:
         return self.out_dim
-
-    def fit(self, emb: Features, labels: Sequence[str] | None = None) -> Fusion:
-        super().fit(emb)
-        if labels is None:
-            raise ValueError("projection fusion needs item labels (article type and colour)")
-        image, text = filled(emb)
-        x_img = torch.from_numpy(self._standard(image, "image"))
-        x_txt = torch.from_numpy(self._standard(text, "text"))
-        groups: dict[str, list[int]] = {}
-        for i, label in enumerate(labels):
-            groups.setdefault(label, []).append(i)
-        members = [np.array(groups[label]) for label in labels]
-        gen = torch.Generator().manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
-        layer = torch.nn.Linear(x_img.shape[1] * 2, self.out_dim, bias=False)
-        scale = torch.nn.Parameter(torch.tensor(np.log(1 / 0.07), dtype=torch.float32))
-        opt = torch.optim.AdamW([*layer.parameters(), scale], lr=2e-3, weight_decay=0.01)
-        loss_fn = ClipLoss()
-
-        def view(rows):
-            img, txt = x_img[rows].clone(), x_txt[rows].clone()
-            drop = torch.rand(len(rows), generator=gen)
-            img[drop < 0.15] = txt[drop < 0.15]            # modality dropout: the query side
-            txt[drop > 0.85] = img[drop > 0.85]            # sees [q; q] at search time
-            return F.normalize(layer(torch.cat([img, txt], 1)), dim=-1)
-
-        n = len(labels)
-        for _ in trange(self.epochs, desc="training projection fusion", unit="epoch"):
-            for rows in torch.randperm(n, generator=gen).split(self.batch_size):
-                rows = rows.numpy()
-                partners = np.array([rng.choice(members[i]) for i in rows])
-                loss = loss_fn(view(rows), view(partners), scale.exp().clamp(max=100))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        self.weight = layer.weight.detach().numpy().copy()
-        return self
 
     def combine(self, image: np.ndarray, text: np.ndarray) -> np.ndarray:
         x = np.concatenate([self._standard(image, "image"), self._standard(text, "text")], 1)
@@ -190,8 +145,3 @@ def load_fusion(folder: Path) -> Fusion:
     if arrays:
         state["stats"] = arrays
     return fusion_from_state(state)
-
-
-def item_labels(products: Sequence[Product]) -> list[str]:
-    """The grouping the projection fusion learns from: article type and colour."""
-    return [f"{p.article_type or '?'}|{p.colour or '?'}" for p in products]
