@@ -17,8 +17,8 @@ def test_normalise_folds_spelling_variants():
     assert normalise("Checked") == normalise("check")
 
 
-def test_modifier_parsing_uses_catalogue_values(searcher):
-    vocab = searcher.vocabulary
+def test_modifier_parsing_uses_catalogue_values(shop_searcher):
+    vocab = shop_searcher.vocabulary
     assert vocab.parse("but in navy blue").values["colour"] == "Navy Blue"
     assert vocab.parse("in blue please").values["colour"] == "Blue"
     assert vocab.parse("for women").values["gender"] == "Women"
@@ -29,9 +29,9 @@ def test_modifier_parsing_uses_catalogue_values(searcher):
     assert vocab.parse("something nice").values == {}
 
 
-def reference_with_alternatives(searcher, field):
+def reference_with_alternatives(shop_searcher, field):
     """A product whose article type and gender also exist in another value of ``field``."""
-    index = searcher.index
+    index = shop_searcher.index
     for pid in index.all_ids():
         p = index.product(pid)
         others = {r[0] for r in index.db.execute(
@@ -42,9 +42,9 @@ def reference_with_alternatives(searcher, field):
     pytest.skip(f"no reference with another {field}")
 
 
-def test_colour_change_keeps_article_type_and_gender(searcher):
-    ref, colour = reference_with_alternatives(searcher, "colour")
-    out = searcher.composed(f"but {colour.lower()}", item=ref.id, k=5)
+def test_colour_change_keeps_article_type_and_gender(shop_searcher):
+    ref, colour = reference_with_alternatives(shop_searcher, "colour")
+    out = shop_searcher.composed(f"but {colour.lower()}", item=ref.id, k=5)
     assert out.results, out.filters
     for r in out.results:
         assert r.id != ref.id
@@ -53,36 +53,36 @@ def test_colour_change_keeps_article_type_and_gender(searcher):
     assert out.results == sorted(out.results, key=lambda r: -r.score)
 
 
-def test_cheaper_and_attribute_mentions(searcher):
-    index = searcher.index
+def test_cheaper_and_attribute_mentions(shop_searcher):
+    index = shop_searcher.index
     ref = max((index.product(pid) for pid in index.all_ids()[:100]),
               key=lambda p: p.price or 0)
-    cheaper = searcher.composed("cheaper", item=ref.id, k=5)
+    cheaper = shop_searcher.composed("cheaper", item=ref.id, k=5)
     assert cheaper.results
     assert all(r.product.price < ref.price for r in cheaper.results)
-    sleeves = searcher.composed("with short sleeves", item=ref.id, k=5)
+    sleeves = shop_searcher.composed("with short sleeves", item=ref.id, k=5)
     assert all("short sleeves" in r.product.facts.lower() for r in sleeves.results)
 
 
-def test_photo_reference_infers_article_type(searcher):
-    ref = searcher.index.product(searcher.index.all_ids()[0])
-    out = searcher.composed("in black", image=ref.image_path, k=5)
+def test_photo_reference_infers_article_type(shop_searcher):
+    ref = shop_searcher.index.product(shop_searcher.index.all_ids()[0])
+    out = shop_searcher.composed("in black", image=ref.image_path, k=5)
     assert all(r.product.colour == "Black" for r in out.results)
     assert out.filters.article_type == ref.article_type
 
 
-def test_bad_composed_queries(searcher):
+def test_bad_composed_queries(shop_searcher):
     with pytest.raises(QueryError, match="empty modifier"):
-        searcher.composed("  ", item=searcher.index.all_ids()[0])
+        shop_searcher.composed("  ", item=shop_searcher.index.all_ids()[0])
     with pytest.raises(QueryError, match="exactly one reference"):
-        searcher.composed("in blue")
+        shop_searcher.composed("in blue")
 
 
 @pytest.mark.slow
-def test_cli_modifier(index_dir, searcher):
-    ref = searcher.index.all_ids()[0]
+def test_cli_modifier(shop_index, shop_searcher):
+    ref = shop_searcher.index.all_ids()[0]
     run = lambda *a: subprocess.run([sys.executable, "-m", "retrieval", "search", "--index",
-                                     str(index_dir), *a], capture_output=True, text=True)
+                                     str(shop_index), *a], capture_output=True, text=True)
     done = run("--item", ref, "--modifier", "in black", "--json")
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)

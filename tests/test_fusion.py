@@ -8,15 +8,15 @@ from retrieval import FUSIONS, Features, create_fusion, fit_fusion, fusion_from_
 
 
 @pytest.fixture(scope="module")
-def embeddings(features, encoder):
-    return project(features, encoder)
+def embeddings(shop_features, standin):
+    return project(shop_features, standin)
 
 
 @pytest.mark.parametrize("name", sorted(FUSIONS))
-def test_fusion_items_and_queries(name, embeddings, catalog, encoder):
-    fusion = fit_fusion(name, embeddings, item_labels(catalog.products))
+def test_fusion_items_and_queries(name, embeddings, shop_catalog, standin):
+    fusion = fit_fusion(name, embeddings, item_labels(shop_catalog.products))
     items = fusion.items(embeddings)
-    assert items.shape == (len(catalog), fusion.dim(encoder.embed_dim))
+    assert items.shape == (len(shop_catalog), fusion.dim(standin.embed_dim))
     assert np.allclose(np.linalg.norm(items, axis=1), 1, atol=1e-4)
     query = fusion.query(embeddings.text[0])
     assert query.shape == (1, items.shape[1])

@@ -118,6 +118,7 @@ def test_real_myntra_slice(myntra):
     assert jersey.price == 1595 and jersey.attributes["Fabric"] == "Cotton"
 
 
+@pytest.mark.data
 def test_hm_reader_keeps_leading_zeros_and_image_only_articles(tmp_path):
     from retrieval import hm_dir
 

@@ -70,10 +70,18 @@ def test_same_day_baskets_become_pairs():
     assert same_day_pairs(events) == [("x", "y")]
 
 
-def test_hm_purchases_split_without_leakage():
+@pytest.mark.data
+def test_hm_purchases_are_read_whole():
     report = IngestReport()
-    events = read_transactions(hm_dir() / "transactions.csv", report)
-    assert len(events) == 31_662 and not report.issues
+    assert len(read_transactions(hm_dir() / "transactions.csv", report)) == 31_662 and not report.issues
+
+
+def test_purchases_split_without_leakage(shop):
+    report = IngestReport()
+    events = read_transactions(shop / "transactions.csv", report)
+    rows = (shop / "transactions.csv").read_text().count("\n") - 1
+    assert len(events) == rows > 30 and not report.issues
+    assert len(set(events.users.tolist())) == 12
     split = leave_last_out(events)
     assert len(split.test) == len(set(split.test.users.tolist()))          # one per user
     last_train = {}

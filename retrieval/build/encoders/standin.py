@@ -60,14 +60,14 @@ class StandinEncoder:
             nearest = ((pixels[garment, None] - self._palette[None]) ** 2).sum(-1).argmin(1)
             out[:len(PALETTE)] = np.bincount(nearest, minlength=len(PALETTE)) / garment.sum()
             cells = garment.reshape(40, 30).reshape(GRID[1], 40 // GRID[1], GRID[0], 30 // GRID[0]).mean((1, 3))
-            out[len(PALETTE):len(PALETTE) + cells.size] = 0.5 * cells.ravel()
+            out[len(PALETTE):len(PALETTE) + cells.size] = cells.ravel()
         return out
 
     def _text(self, text: str) -> np.ndarray:
         out = np.zeros(self.embed_dim, np.float32)
         text = text.lower()
         for match in COLOUR_WORDS.finditer(text):
-            out[list(PALETTE).index(match.group(1))] += 1.0
+            out[list(PALETTE).index(match.group(1))] += 0.5
         words_at = len(PALETTE) + GRID[0] * GRID[1]
         for word in re.findall(r"[a-z0-9]+", COLOUR_WORDS.sub(" ", text)):
             out[words_at + zlib.crc32(singular(word).encode()) % WORDS] += 1.0
