@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ingest import Catalog, IngestReport, load_catalog
+from ..ingest.synthetic import write_synthetic_catalogue
 from ..learn.clusters import ClusterMap
 from ..learn.complement import Complementarity
 from ..learn.copurchase import CoPurchases, PairModel
@@ -152,7 +153,19 @@ def build_index(catalog: str | Path | Catalog, out: str | Path, limit: int | Non
 
 
 def ensure_demo_index(out: str | Path | None = None) -> Path:
-    """The demo index (the first ``DEMO_LIMIT`` Myntra products), built now if it is missing."""
+    """The demo index (the first ``DEMO_LIMIT`` Myntra products), built now if it is missing.
+    Without the Myntra catalogue, a generated one (drawn products, the real towers) is indexed
+    instead, next to the demo index, and the message says so and where the real one goes."""
+    if not (myntra_dir() / "styles.csv").is_file():
+        out = Path(out) if out is not None else demo_index_dir().with_name("demo-index-generated")
+        shop = out.with_name(out.name + "-catalogue")
+        print(f"The Myntra catalogue is not at {myntra_dir()}: the demo serves a generated catalogue "
+              f"of drawn products ({shop}), searched with the real towers. To serve the real one, put "
+              f"Kaggle's fashion-product-images-small there (set FASHION_DATA to the folder holding it, "
+              f"or FASHION_MYNTRA to the catalogue itself).")
+        if not (out / "CURRENT").is_file():
+            build_index(write_synthetic_catalogue(shop), out)
+        return out
     out = Path(out) if out is not None else demo_index_dir()
     if not (out / "CURRENT").is_file():
         print(f"building the demo index (first {DEMO_LIMIT} products of {myntra_dir()})")
