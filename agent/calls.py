@@ -35,7 +35,7 @@ class Card:
     explanation: str = ""
     explanation_source: str = "template"
     evidence: dict = field(default_factory=dict)
-    grounding: dict | None = None   # LLM attempts, rejected claims, why the template was used
+    grounding: dict | None = None   # each sentence's claim and evidence, defects, why the realiser wrote it
 
     def to_json(self) -> dict:
         return {"id": self.id, "title": self.title, "image": self.image,

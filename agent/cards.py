@@ -1,6 +1,6 @@
-"""The products of an answer as cards: every listed product with its evidence facts and a template
-explanation; an explained product ("why?") with its heat-map, word weights and an explanation
-written by the local LLM."""
+"""The products of an answer as cards: every listed product with its evidence facts and the
+realiser's explanation; an explained product ("why?") with its heat-map, word weights and an
+explanation worded by the local LLM, each sentence with the claim it states."""
 from __future__ import annotations
 
 import threading
@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 
 from explain.evidence import Explainer, Query
-from explain.writer import ExplanationWriter, Grounding, template_explanation
+from explain.writer import ExplanationWriter, Grounding, realised, template_explanation
 from retrieval import LookItem, Product, Searcher, SearchResult, open_rgb
 from runtime import BACKGROUND, LocalLLM, get_llm
 
@@ -94,10 +94,8 @@ class CardMaker:
                         written = payload
                     elif sink is not None:
                         sink((kind, payload))
-            text, source = written.text, written.source
-            grounding = {"attempts": written.attempts, "rejected": written.rejected,
-                         "reason": written.reason}
         else:
-            text, source, grounding = template_explanation(ev), "template", None
+            written = realised(ev)
+        text, source, grounding = written.text, written.source, written.to_json()
         return Card(p.id, p.title, p.image_path, score, p.price, text, source,
                     ev.to_json(heatmap_png=png), grounding)

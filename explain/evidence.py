@@ -58,7 +58,8 @@ class Evidence:
     popularity: float | None = None       # a most-bought pick: its popularity in [0, 1]
     asked: dict[str, str] = field(default_factory=dict)     # what the turn asked for, by field
     region: str | None = None             # where on the photo the heat-map's weight lies
-    contrasts: list[str] = field(default_factory=list)      # how it differs from the others shown
+    standout: Standout | None = None      # how it differs from the others shown
+    reference: dict | None = None         # the viewed or anchor product's fields
 
     def facts(self) -> list[str]:
         """The claims an explanation may make, one short line each (what the LLM is given): few
@@ -81,7 +82,7 @@ class Evidence:
         if shared:
             lines.append("both have: " + in_pairs(dict(list(shared.items())[:SHARED_SAID])))
         lines += [f"satisfies: {c}" for c in self.constraints]
-        lines += self.contrasts
+        lines += self.standout.lines() if self.standout else []
         if self.region:
             lines.append(f"photo matched most: {self.region}")
         if self.popularity is not None:
@@ -124,7 +125,8 @@ class Evidence:
                "similarity": self.similarity, "shared": self.shared,
                "constraints": self.constraints, "complement": self.complement,
                "cluster": self.cluster, "popularity": self.popularity, "asked": self.asked,
-               "region": self.region, "contrasts": self.contrasts,
+               "region": self.region, "standout": asdict(self.standout) if self.standout else None,
+               "reference": self.reference,
                "product_words": self.product_words.to_json() if self.product_words else None,
                "query_words": self.query_words.to_json() if self.query_words else None,
                "costs": self.costs}
@@ -187,27 +189,44 @@ def in_pairs(values: dict[str, str]) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in values.items())
 
 
-def contrasts(product: Product, others: Sequence[Product]) -> list[str]:
-    """How ``product`` stands out from the other products shown with it (at least two): the first
-    two field and material values none of them has, in one phrase, and the lowest price."""
+@dataclass
+class Standout:
+    """How a product stands out from the others shown with it: ``shown`` products in all (itself
+    included), the field and attribute ``values`` none of the others has, and ``cheapest``: its
+    price and the next lowest when it costs less than every other."""
+
+    shown: int
+    values: dict[str, str] = field(default_factory=dict)
+    cheapest: tuple[float, float] | None = None
+
+    def lines(self) -> list[str]:
+        """The standout as evidence lines."""
+        out = []
+        if self.values:
+            out.append(f"none of the other {self.shown - 1} shown has: {in_pairs(self.values)}")
+        if self.cheapest:
+            out.append(f"lowest price of the {self.shown} shown: {self.cheapest[0]:g} (next {self.cheapest[1]:g})")
+        return out
+
+
+def standout(product: Product, others: Sequence[Product]) -> Standout | None:
+    """How ``product`` stands out from the other products shown with it (None with fewer than two
+    others): the field and material values none of them has, and the lowest price."""
     others = [o for o in others if o.id != product.id]
     if len(others) < 2:
-        return []
-    n = len(others) + 1
-    values = [f"{f.replace('_', ' ')} {getattr(product, f)}" for f in CONTRAST_FIELDS
-              if getattr(product, f) and all(getattr(o, f) != getattr(product, f) for o in others)]
+        return None
+    values = {f: getattr(product, f) for f in CONTRAST_FIELDS
+              if getattr(product, f) and all(getattr(o, f) != getattr(product, f) for o in others)}
     mine = {k.lower(): v for k, v in product.attributes.items() if k.lower() in CONTRAST_ATTRIBUTES}
     for name, value in mine.items():
         theirs = [{k.lower(): v for k, v in o.attributes.items()}.get(name) for o in others]
         if value and all(str(t or "").lower() != str(value).lower() for t in theirs):
-            values.append(f"{name} {value}")
-    out = []
-    if values:
-        out.append(f"the only one of the {n} shown with {' and '.join(values[:2])}")
+            values[name] = value
     prices = [o.price for o in others if o.price is not None]
-    if product.price is not None and len(prices) >= 2 and product.price < min(prices):
-        out.append(f"the lowest price of the {n} shown: {product.price:g} (next {min(prices):g})")
-    return out
+    cheapest = None
+    if product.price is not None and len(prices) == len(others) and product.price < min(prices):
+        cheapest = (float(product.price), float(min(prices)))
+    return Standout(len(others) + 1, values, cheapest)
 
 
 def asked_for(query: Query, modifier: Modifier | None) -> dict[str, str]:
@@ -247,7 +266,8 @@ def complement_reason(look: LookItem, anchor: Product, source: str) -> dict:
                    f"{(anchor.article_type or 'anchor').lower()}")
     return {"style": look.style, "complementarity": look.complementarity,
             "popularity": look.popularity, "copurchase": look.copurchase, "pair": look.pair,
-            "source": source, "reason": reason}
+            "source": source, "reason": reason, "kind": p.article_type, "slot": slot(p),
+            "anchor_kind": anchor.article_type, "anchor_slot": slot(anchor)}
 
 
 class Explainer:
@@ -323,8 +343,7 @@ class Explainer:
             label, name = self.searcher.cluster_of(product.id)
             return Evidence(query, product_fields(product, self.longest_name), result.score, {}, {},
                             cluster={"label": label, "name": name}, popularity=result.score,
-                            asked=asked_for(query, None),
-                            contrasts=contrasts(product, others))
+                            asked=asked_for(query, None), standout=standout(product, others))
         q = self.query_vector(query)
         image, text, has_image, has_text = index.embedding(product.id)
         similarity = {}
@@ -367,4 +386,5 @@ class Explainer:
                         similarity, shared_attributes(product, reference, mentioned), constraints,
                         complement, cluster, heatmap, product_words, query_words, costs,
                         asked=asked_for(query, modifier), region=region,
-                        contrasts=contrasts(product, others))
+                        standout=standout(product, others),
+                        reference=product_fields(reference, self.longest_name) if reference else None)

@@ -127,18 +127,23 @@ class LocalLLM:
 
     def stream(self, messages: list[dict], max_tokens: int = 160, temperature: float = 0.2,
                timeout: float = 60.0, schema: dict | None = None,
-               wait: float | None = None) -> Iterator[str]:
+               wait: float | None = None, grammar: str | None = None) -> Iterator[str]:
         """Text pieces as they are generated; generation stops at ``timeout`` seconds and the model
-        is free again at once. ``schema``: the output is JSON valid against this JSON schema
-        (llama.cpp's grammar). ``wait``: raise ``TimeoutError`` if the model stays busy with other
-        calls that long (None: wait as long as it takes)."""
+        is free again at once. ``schema``: the output is JSON valid against this JSON schema;
+        ``grammar``: the output is a sentence of this GBNF grammar (both llama.cpp's grammars).
+        ``wait``: raise ``TimeoutError`` if the model stays busy with other calls that long (None:
+        wait as long as it takes)."""
         if not self.lock.acquire(timeout=-1 if wait is None else wait):
             raise TimeoutError(f"the model was busy for {wait:g}s")
         try:
             start = time.perf_counter()
-            grammar = {"response_format": {"type": "json_object", "schema": schema}} if schema else {}
+            constraint = {"response_format": {"type": "json_object", "schema": schema}} if schema else {}
+            if grammar:
+                from llama_cpp import LlamaGrammar
+
+                constraint["grammar"] = LlamaGrammar.from_string(grammar, verbose=False)
             for chunk in self.llm.create_chat_completion(
-                    messages, max_tokens=max_tokens, temperature=temperature, stream=True, **grammar):
+                    messages, max_tokens=max_tokens, temperature=temperature, stream=True, **constraint):
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece

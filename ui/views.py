@@ -48,15 +48,16 @@ def weighted_words(card: Card) -> list[tuple[str, float | None]]:
 
 def why_markdown(card: Card) -> str:
     ev = card.evidence
-    status = {"llm": "written by the local LLM and grounded in the evidence",
-              "template": "built from the evidence (template)"}.get(card.explanation_source,
-                                                                  card.explanation_source)
+    status = {"llm": "worded by the local LLM from claims chosen by code",
+              "template": "written from claims chosen by code"}.get(card.explanation_source,
+                                                                   card.explanation_source)
     lines = [f"**{md(card.title)}** ({md(card.id)})", "", md(card.explanation), "",
              f"*Explanation: {md(status)}.*"]
     g = card.grounding or {}
-    if g.get("rejected"):
-        lines.append(f"*Rejected drafts (unsupported or untruthful claims): "
-                     f"{md('; '.join(', '.join(r) for r in g['rejected']))}.*")
+    if g.get("reason"):
+        lines.append(f"*The model's text was not used: {md(g['reason'])}.*")
+    for s in g.get("sentences") or []:
+        lines.append(f"- \"{md(s['text'])}\" states *{md(s['claim'])}*: {md(s['evidence'])}")
     sims = md(", ".join(f"{k} {v:.2f}" for k, v in (ev.get("similarity") or {}).items()))
     if sims:
         lines.append(f"- similarity: {sims}")
@@ -70,8 +71,12 @@ def why_markdown(card: Card) -> str:
         lines.append(f"- catalogue group: {md(ev['cluster']['name'])}")
     if ev.get("complement"):
         lines.append(f"- goes with it: {md(ev['complement']['reason'])}")
-    for c in ev.get("contrasts") or []:
-        lines.append(f"- unlike the others shown: {md(c)}")
+    standout = ev.get("standout") or {}
+    if standout.get("values"):
+        lines.append(f"- unlike the other {standout['shown'] - 1} shown: " + md(", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in standout["values"].items())))
+    if standout.get("cheapest"):
+        lines.append(f"- the lowest price of the {standout['shown']} shown")
     if ev.get("region"):
         lines.append(f"- part of the photo that matched most: {md(ev['region'])}")
     if ev.get("asked"):
