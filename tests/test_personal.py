@@ -19,30 +19,30 @@ def test_recency_weights_halve_with_age():
     assert recency_weights(None, 2, event_half_life=1) == pytest.approx([0.5, 1.0])
 
 
-def test_recent_views_weigh_more(index_dir):
-    index = ProductIndex.load(index_dir)
+def test_recent_views_weigh_more(shop_index):
+    index = ProductIndex.load(shop_index)
     ids = index.all_ids()
     kinds = {pid: index.product(pid).article_type for pid in ids}
-    shoe = next(p for p in ids if kinds[p] == "Sports Shoes")
-    bag = next(p for p in ids if kinds[p] == "Backpacks")
+    shoe = next(p for p in ids if kinds[p] == "Casual Shoes")
+    bag = next(p for p in ids if kinds[p] == "Handbags")
     shoe_last = recommend(index, [bag, shoe], days=[0, 90], k=5)
     bag_last = recommend(index, [shoe, bag], days=[0, 90], k=5)
     assert {r.id for r in shoe_last}.isdisjoint({shoe, bag})
     share = lambda rs, kind: sum(r.product.article_type == kind for r in rs)
-    assert share(shoe_last, "Sports Shoes") > share(bag_last, "Sports Shoes")
-    assert share(bag_last, "Backpacks") > share(shoe_last, "Backpacks")
+    assert share(shoe_last, "Casual Shoes") > share(bag_last, "Casual Shoes")
+    assert share(bag_last, "Handbags") > share(shoe_last, "Handbags")
 
 
 @pytest.mark.slow
-def test_cli_recommend_reports_unknown_ids(index_dir):
-    ids = ProductIndex.load(index_dir).all_ids()
-    ok = subprocess.run([sys.executable, "-m", "retrieval", "recommend", "--index", str(index_dir),
+def test_cli_recommend_reports_unknown_ids(shop_index):
+    ids = ProductIndex.load(shop_index).all_ids()
+    ok = subprocess.run([sys.executable, "-m", "retrieval", "recommend", "--index", str(shop_index),
                          "--history", ids[0], ids[1], "--k", "4", "--json"],
                         capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr
     got = [r["id"] for r in json.loads(ok.stdout)["results"]]
     assert len(got) == 4 and not {ids[0], ids[1]} & set(got)
-    bad = subprocess.run([sys.executable, "-m", "retrieval", "recommend", "--index", str(index_dir),
+    bad = subprocess.run([sys.executable, "-m", "retrieval", "recommend", "--index", str(shop_index),
                           "--history", ids[0], "nope-42"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "nope-42" in bad.stderr
 
@@ -97,13 +97,13 @@ def test_multimodal_model_learns_taste_from_content(features, catalog, encoder):
     assert torch.all(w[:, 2] == 0) and torch.allclose(w.sum(1), torch.ones(5))
 
 
-def test_model_history_is_recency_weighted(features, catalog, encoder):
+def test_model_history_is_recency_weighted(shop_features, shop_catalog, standin):
     import scipy.sparse as sp
 
     m = toy_matrix()
     days = sp.csr_matrix((np.array([10, 20, 40], np.float32), ([0, 0, 0], [0, 1, 5])), shape=m.shape)
-    content = ItemContent(encoder.pooled(features.image[:7]), features.text[:7], np.zeros(7, int),
-                          features.has_image[:7], features.has_text[:7])
+    content = ItemContent(standin.pooled(shop_features.image[:7]), shop_features.text[:7], np.zeros(7, int),
+                          shop_features.has_image[:7], shop_features.has_text[:7])
     model = MultimodalRecommender(content, 0, days=days, day_half_life=20)
     w = model._history_weights(m).toarray()
     expected = np.array([0.5 ** 1.5, 0.5, 1.0])                   # 30, 20 and 0 days old
@@ -112,10 +112,10 @@ def test_model_history_is_recency_weighted(features, catalog, encoder):
 
 
 @pytest.mark.slow
-def test_cli_recommend_reads_dates(index_dir):
-    ids = ProductIndex.load(index_dir).all_ids()
+def test_cli_recommend_reads_dates(shop_index):
+    ids = ProductIndex.load(shop_index).all_ids()
     run = lambda *extra: subprocess.run(
-        [sys.executable, "-m", "retrieval", "recommend", "--index", str(index_dir), "--history",
+        [sys.executable, "-m", "retrieval", "recommend", "--index", str(shop_index), "--history",
          ids[0], ids[1], "--json", *extra], capture_output=True, text=True, timeout=300)
     dated = run("--when", "2026-01-01", "2026-03-02T00:00")
     assert dated.returncode == 0, dated.stderr
