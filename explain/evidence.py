@@ -120,6 +120,18 @@ class Evidence:
                 break
         return out
 
+    @classmethod
+    def from_json(cls, data: dict) -> Evidence:
+        """Evidence as ``to_json`` stored it (a card's, a review's), without the heat-map and word
+        weights: what claims are chosen from."""
+        s = data.get("standout")
+        return cls(Query(**data["query"]), data["product"], data.get("score"), data.get("similarity") or {},
+                   data.get("shared") or {}, list(data.get("constraints") or []), data.get("complement"),
+                   data.get("cluster"), popularity=data.get("popularity"), asked=data.get("asked") or {},
+                   region=data.get("region"), reference=data.get("reference"),
+                   standout=Standout(s["shown"], s["values"], tuple(s["cheapest"]) if s["cheapest"] else None)
+                   if s else None)
+
     def to_json(self, heatmap_png: bytes | None = None) -> dict:
         out = {"query": asdict(self.query), "product": self.product, "score": self.score,
                "similarity": self.similarity, "shared": self.shared,
@@ -237,8 +249,9 @@ def asked_for(query: Query, modifier: Modifier | None) -> dict[str, str]:
     if modifier is not None:
         asked = {f: in_words(v) for f, v in modifier.values.items()}
         if modifier.price == "range":
-            asked["price"] = " to ".join(f"{v:g}" if v is not None else "any"
-                                         for v in (modifier.price_min, modifier.price_max))
+            low, high = modifier.price_min, modifier.price_max
+            asked["price"] = (f"{low:g} to {high:g}" if low is not None and high is not None else
+                              f"up to {high:g}" if high is not None else f"from {low:g}")
         elif modifier.price:
             asked["price"] = modifier.price
     for name, value in query.filters.items():

@@ -87,8 +87,12 @@ def words(field: str, value: str) -> str:
 
 
 def noun_phrase(values: dict[str, str], kind: str | None, article: bool = True) -> str:
-    """ "a navy blue linen shirt for men", "black casual shoes with ..." from field values."""
+    """ "a navy blue linen shirt for men", "white sports shoes by ASICS for women and for sport"
+    from field values (a usage the kind's name already says is left out)."""
     noun, many = kind_noun(kind)
+    usage = words("usage", values["usage"]) if values.get("usage") else None
+    if usage and set(usage.split()) & ({w.rstrip("s") for w in noun.split()} | set(noun.split())):
+        usage = None
     before = [words(f, values[f]) for f in ("fit", "pattern", "colour", "fabric") if values.get(f)]
     after = []
     if values.get("sleeve"):
@@ -97,12 +101,9 @@ def noun_phrase(values: dict[str, str], kind: str | None, article: bool = True) 
         after.append(f"with a {words('neck', values['neck'])}")
     if values.get("brand"):
         after.append(f"by {values['brand']}")
-    if values.get("gender"):
-        after.append(f"for {words('gender', values['gender'])}")
-    if values.get("usage"):
-        after.append(f"for {words('usage', values['usage'])}")
-    if values.get("season"):
-        after.append(f"for {values['season'].lower()}")
+    purposes = [words(f, values[f]) for f in ("gender", "season") if values.get(f)] + ([usage] if usage else [])
+    if purposes:
+        after.append("for " + " and for ".join(purposes))
     head = " ".join([*before, noun])
     if article and not many:
         head = ("an " if head[0] in "aeiou" else "a ") + head
@@ -131,6 +132,16 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def agreed(forms: list[str], kind: str | None) -> list[str]:
+    """Forms with ``{It}``, ``{it}`` and ``{Its}``/``{its}`` naming the product as a pair when its
+    kind is plural ("this pair is the only one by Puma" for jeans), and ``{These are}`` before a
+    noun phrase ("These are black casual shoes", "It is a black shirt")."""
+    many = kind_noun(kind)[1]
+    words = ({"It": "This pair", "it": "this pair", "These are": "These are", "these are": "these are"} if many
+             else {"These are": "It is", "these are": "it is"})
+    return [re.sub(r"\{([\w ]+)\}", lambda m: words.get(m.group(1), m.group(1)), f) for f in forms]
+
+
 def _asked(claim: Claim, kind: str | None) -> list[str]:
     asked = dict(claim.asked)
     if claim.value("price"):
@@ -139,27 +150,33 @@ def _asked(claim: Claim, kind: str | None) -> list[str]:
         bound = {"up to": f"within your budget of {limit}", "from": f"above the {limit} you set",
                  "between": f"inside your {limit} range"}[claim.detail]
         at = price(claim.numbers[0])
-        return [f"At {at}, it is {bound}.", f"It costs {at}, {bound}.", f"{_cap(bound)}: it costs {at}."]
-    # the shopper's own word where the product's value holds it ("blue" for Navy Blue)
+        return agreed([f"At {at}, {{it}} is {bound}.", f"{{It}} costs {at}, {bound}.",
+                       f"{_cap(bound)}: {{it}} costs {at}.", f"The price, {at}, is {bound}."], kind)
+    # the shopper's own word where the product's value holds it ("blue" for Navy Blue); the kind
+    # is named only when it was asked for ("a red one", not "a red top", after "red dress")
     values = {f: (asked[f] if f in asked and f != "brand" and " or " not in asked[f] else v) for f, v in claim.values}
-    np_ = noun_phrase(values, values.get("article_type") or kind)
-    said = " and ".join(words(f, values[f]) for f, _ in claim.values if f not in ("article_type", "gender"))
-    return [f"{_cap(np_)}, as you asked.", f"It is {np_}, just what you asked for.",
-            *([f"You asked for {said}, and it is {np_}."] if said else [])]
+    kind_asked = "article_type" in values
+    named = values.get("article_type") if kind_asked else None
+    np_ = noun_phrase(values, named)
+    if not kind_asked:        # "a red one for women", "for women"
+        np_ = re.sub(r"^an? product ?", "", np_).replace("product", "one", 1)
+    return agreed([f"{_cap(np_)}, as you asked.", f"{{These are}} {np_}, as requested.", f"As you asked: {np_}.",
+                   f"{{These are}} {np_}, matching your request."], named)
 
 
 def _changed(claim: Claim, kind: str | None) -> list[str]:
     values = dict(claim.values)
-    np_ = noun_phrase(values, kind, article=False)
-    return [f"Now {np_}, the change you asked for.", f"The change you wanted: {np_}.",
-            f"As you asked, it comes as {noun_phrase(values, kind)}."]
+    change = noun_phrase(values, None, article=False).replace(" product", "").replace("product ", "")
+    change = change if change != "product" else noun_phrase(values, kind, article=False)
+    return agreed([f"Now {change}, the change you asked for.", f"The change you wanted: {change}.",
+                   f"{{It}} has your change: {change}.", f"Changed as you asked, to {change}."], kind)
 
 
 def _kept(claim: Claim, kind: str | None) -> list[str]:
     noun, many = kind_noun(claim.value("article_type"))
     a = "" if many else ("an " if noun[0] in "aeiou" else "a ")
-    return [f"It is still {a}{noun}, like the one you viewed.", f"Still {a}{noun}, as before.",
-            f"It keeps the kind you were viewing: {a}{noun}."]
+    return agreed([f"{{These are}} still {a}{noun}, like the one you viewed.", f"Still {a}{noun}, as before.",
+                   f"{{These are}} {a}{noun} again, the kind you were viewing."], claim.value("article_type"))
 
 
 def _completes(claim: Claim, kind: str | None) -> list[str]:
@@ -168,57 +185,57 @@ def _completes(claim: Claim, kind: str | None) -> list[str]:
         return [f"Shoppers often buy {mine} with {anchor}.", f"{_cap(mine)} are often bought with {anchor}.",
                 f"People who buy {anchor} often add {mine}."]
     return [f"{_cap(mine)} go well with {anchor}.", f"{_cap(mine)} round off a look built on {anchor}.",
-            f"It completes an outfit with {anchor}."]
+            f"With {anchor}, {mine} complete the outfit."]
 
 
 def _apart(claim: Claim, kind: str | None) -> list[str]:
     n = number(claim.numbers[0])
-    phrases = [standout_phrase(f, v, kind) for f, v in claim.values[:2]]
-    only = " and ".join(phrases)
-    return [f"Of the {n} shown, it is {only}.", f"It is {only} among the {n} shown.",
-            f"Among these {n}, it is {only}."]
+    only = " and ".join(standout_phrase(f, v, kind) for f, v in claim.values[:2])
+    return agreed([f"Of the {n} shown, {{it}} is {only}.", f"{{It}} is {only} among the {n} shown.",
+                   f"Among these {n}, {{it}} is {only}.", f"{_cap(only)} here, out of {n}."], kind)
 
 
 def _cheapest(claim: Claim, kind: str | None) -> list[str]:
-    at, nxt, n = price(claim.numbers[0]), price(claim.numbers[1]), claim.numbers[2]
+    at, nxt, n = price(claim.numbers[0]), price(claim.numbers[1]), number(claim.numbers[2])
     if claim.detail == "price said":
-        return [f"It is the lowest price of the {number(n)} shown; the next costs {nxt}.",
-                f"Nothing else of the {number(n)} costs as little (the next is {nxt}).",
-                f"It is the cheapest here, with the next at {nxt}."]
-    return [f"At {at}, it is the cheapest of the {number(n)} (next: {nxt}).",
-            f"It costs the least of the {number(n)}: {at}, against {nxt} for the next.",
-            f"The lowest price here: {at}, the next is {nxt}."]
+        return agreed([f"Its price is the lowest of the {n}; the next costs {nxt}.",
+                       f"Nothing else of the {n} costs as little (the next is {nxt}).",
+                       f"{{It}} is the cheapest here, with the next at {nxt}."], kind)
+    return agreed([f"At {at}, {{it}} is the cheapest of the {n} (next: {nxt}).",
+                   f"{{It}} costs the least of the {n}: {at}, against {nxt} for the next.",
+                   f"The lowest price here: {at}, the next is {nxt}."], kind)
 
 
 def _shares(claim: Claim, kind: str | None) -> list[str]:
     values = dict(claim.values)
     np_ = noun_phrase(values, values.get("article_type") or kind)
-    return [f"Like the product you viewed, it is {np_}.", f"It matches the one you viewed: {np_}.",
-            f"{_cap(np_)}, like the one you were viewing."]
+    return agreed([f"Like the product you viewed, {{these are}} {np_}.", f"{{These are}} {np_}, as is the one you viewed.",
+                   f"{_cap(np_)}, like the one you were viewing.", f"As with your product, {np_}."], kind)
 
 
 def _photo(claim: Claim, kind: str | None) -> list[str]:
     where = REGIONS.get(claim.detail, f"at {claim.detail}")
-    return [f"Its photo matched yours most {where}.", f"Your photo and its photo agree most {where}.",
-            f"Compared with your photo, it matched most {where}."]
+    return agreed([f"Its photo matched yours most {where}.", f"Your photo and its photo agree most {where}.",
+                   f"Compared with your photo, {{it}} matched most {where}."], kind)
 
 
 def _popular(claim: Claim, kind: str | None) -> list[str]:
-    return ["It is one of the most bought products.", "Shoppers buy it more than most.",
-            "It is among the best sellers."]
+    return agreed(["{It} is among the most bought products.", "Shoppers buy {it} more than most.",
+                   "{It} is among the best sellers."], kind)
 
 
 def _plain(claim: Claim, kind: str | None) -> list[str]:
     values = dict(claim.values)
     np_ = noun_phrase(values, values.get("article_type") or kind)
     if claim.detail == "none apart":
-        others = number(claim.numbers[0] - 1)
-        tail = [f"nothing sets it apart from the other {others} shown",
-                f"it has no value the other {others} shown lack"]
-        return [f"{_cap(np_)}; {tail[0]}.", f"It is {np_}, but {tail[1]}.",
-                f"{_cap(tail[0])}: it is {np_} and a close match."]
-    return [f"{_cap(np_)}, among the closest matches.", f"It is {np_} and a close match.",
-            f"A close match: {np_}."]
+        n = number(claim.numbers[0] - 1)
+        return agreed([f"{_cap(np_)}; nothing sets {{it}} apart from the other {n}.",
+                       f"{_cap(np_)}, much like the other {n} shown.",
+                       f"Like the other {n}, {{these are}} {np_}.",
+                       f"Nothing here sets {{it}} apart from the other {n}: {np_}.",
+                       f"{_cap(np_)} with no feature the other {n} lack."], kind)
+    return agreed([f"{_cap(np_)}, among the closest matches.", f"{{These are}} {np_}, a close match.",
+                   f"A close match: {np_}."], kind)
 
 
 FORMS: dict[str, Callable[[Claim, str | None], list[str]]] = {

@@ -86,7 +86,7 @@ def test_faithfulness_suite_compares_evidence_with_random_removal(tmp_path, mynt
     assert "Cost per match" in " ".join(suite["notes"])
 
 
-def test_explanations_suite_reports_grounding_quality_and_latency(tmp_path, myntra):
+def test_explanations_suite_reports_defects_distinctness_and_speed(tmp_path, myntra):
     from explain.ratings import Feedback, Rating, RatingStore
 
     reviews = RatingStore(tmp_path / "reviews.sqlite")       # what the app stored
@@ -104,22 +104,15 @@ def test_explanations_suite_reports_grounding_quality_and_latency(tmp_path, mynt
     assert m["reviews"]["other"] == {"thumbs_up": 0, "thumbs_down": 1}
     report = (out / "report.md").read_text()
     assert "reviews of llm explanations" in report and "thumbs up 1 / down 0" in report
-    assert suite["config"]["matches"] == 20 and suite["config"]["with reference"] == 15
-    assert m["final explanations grounded"]["mean"] == 1.0
-    assert m["truthful to the request (final)"]["mean"] == 1.0
-    assert 0 < m["variety"]["unique sentence ratio"] <= 1
     records = [json.loads(line) for line in (out / "explanations.jsonl").read_text().splitlines()]
-    assert sum(r["kind"] == "composed" for r in records) == 5
-    # the change is in the evidence whenever the catalogue's vocabulary knows its words
-    assert sum(any(f.startswith("asked to change:") for f in r["facts"])
-               for r in records if r["kind"] == "composed") >= 3
+    assert len(records) == suite["config"]["matches"] >= 25
+    assert set(m["by kind"]) == {"text", "composed", "image", "look", "item"}
+    # shown texts are defect-free by construction: a model text with a defect is replaced
+    assert m["defect-free, shown (final)"]["mean"] == 1.0 and not any(r["final_defects"] for r in records)
+    assert all(r["explanation"] and 1 <= len(r["claims"]) <= 3 for r in records)
+    assert 0 < m["distinctness (shown)"][1] <= 1 and 0 < m["unique sentence ratio (shown)"] <= 1
+    assert m["latency (s)"]["total_s"]["p50"] >= m["latency (s)"]["first_sentence_s"]["p50"] > 0
     assert report.count("Example ") >= 3
-    assert 0 <= m["grounded on the first try"]["mean"] <= 1
-    for name in ("explanation", "template"):
-        assert 0 <= m["quality vs references"][name]["ROUGE-L F1"]["mean"] <= 1
-    assert m["latency (s)"]["total_s"]["p50"] >= m["latency (s)"]["first_token_s"]["p50"] > 0
-    lines = (out / "explanations.jsonl").read_text().splitlines()
-    assert len(lines) == 20 and all(json.loads(line)["explanation"] for line in lines)
 
 
 def test_agent_suite_scores_planners_on_generated_conversations(tmp_path, myntra):

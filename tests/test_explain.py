@@ -172,18 +172,18 @@ def test_heatmap_region_in_words(searcher):
 def test_a_product_stands_out_from_the_others_shown(searcher):
     from dataclasses import replace
 
-    from explain.evidence import contrasts
+    from explain.evidence import standout
 
     shirts = [searcher.index.product(i) for i in searcher.index.all_ids()
               if searcher.index.product(i).article_type == "Tshirts"][:4]
     base = [replace(p, colour="Black", brand="Puma", usage="Casual", price=999.0, attributes={})
             for p in shirts]
     odd = replace(base[0], colour="Red", attributes={"Fabric": "Linen"}, price=499.0)
-    said = contrasts(odd, [odd, *base[1:]])
-    assert said == ["the only one of the 4 shown with colour Red and fabric Linen",
-                    "the lowest price of the 4 shown: 499 (next 999)"]
-    assert contrasts(base[1], [odd, *base[1:]]) == []
-    assert contrasts(odd, [odd, base[1]]) == []                 # one other: nothing to stand out from
+    said = standout(odd, [odd, *base[1:]])
+    assert (said.shown, said.values, said.cheapest) == (4, {"colour": "Red", "fabric": "Linen"}, (499.0, 999.0))
+    alike = standout(base[1], [odd, *base[1:]])
+    assert alike.values == {} and alike.cheapest is None
+    assert standout(odd, [odd, base[1]]) is None                 # one other: nothing to stand out from
 
 
 def test_integrated_gradients_heatmap_marks_what_removal_hurts(searcher):

@@ -16,13 +16,15 @@ text holds given as evidence or written in the explanation).
 from __future__ import annotations
 
 import csv
+import inspect
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent import ShoppingAgent
+from explain import wording
 from explain.evidence import Explainer, Query
-from explain.writer import EXAMPLES, ExplanationWriter, Grounding
+from explain.writer import ExplanationWriter, Grounding
 from prompts import load
 from retrieval import Product, Searcher, build_index, normalise
 from runtime import get_llm
@@ -203,8 +205,8 @@ def known_words(products: list[Product]) -> set[str]:
     words = set()
     for p in products:
         words |= set(normalise(f"{p.text} {p.title}").split())
-    examples = [f"{name}_{role}" for name in EXAMPLES for role in ("user", "assistant")]
-    for name in ("explain_system", "explain_user", *examples):
+    words |= set(normalise(inspect.getsource(wording)).split())      # the realiser's sentence forms
+    for name in ("explain_system", "explain_user"):
         words |= set(normalise(load(name).template).split())
     return words
 
