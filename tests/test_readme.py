@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from servers import Server
 
-pytestmark = pytest.mark.slow           # builds an index, loads the LLM, serves the app
+pytestmark = [pytest.mark.slow, pytest.mark.data]   # builds an index of the real catalogue, loads the LLM, serves the app
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
