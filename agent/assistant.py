@@ -52,11 +52,14 @@ class ShoppingAgent:
     its fallback). Slots and references are filled by the parser's code for every planner but the
     LLM. ``explanations``: ``llm`` writes the explanation of an explained product with the local
     model, ``template`` builds it from the evidence. Every listed product carries its evidence facts
-    and a template explanation. ``explainer``: share one among sessions (it holds an encoder copy)."""
+    and a template explanation. ``explainer``: share one among sessions (it holds an encoder copy).
+    ``ahead``: after each listing, the shown products' explained cards are worked out at the lowest
+    priority, so that "why?" on one of them answers at once."""
 
     def __init__(self, searcher: Searcher, planner: str = DEFAULT_PLANNER,
                  explanations: str = "llm", k: int = 6, llm: LocalLLM | None = None,
-                 llm_timeout: float = 20.0, explainer: Explainer | None = None, unsure: float = 0.5):
+                 llm_timeout: float = 20.0, explainer: Explainer | None = None, unsure: float = 0.5,
+                 ahead: bool = False):
         if planner not in PLANNERS:
             raise ValueError(f"planner must be one of {PLANNERS}, not {planner!r}")
         self.searcher, self.k = searcher, k
@@ -64,7 +67,7 @@ class ShoppingAgent:
         self.parser = Parser(searcher.vocabulary, searcher.index)
         self.planner_mode = planner
         self.cards = CardMaker(searcher, explanations, explainer, llm)
-        self.llm_timeout, self.unsure = llm_timeout, unsure
+        self.llm_timeout, self.unsure, self.ahead = llm_timeout, unsure, ahead
         self._planner: LLMPlanner | None = None
         self._turn_model: TurnModel | None = None
         self.state = Conversation()
@@ -234,6 +237,9 @@ class ShoppingAgent:
                 self.state.last_search = result.listing
             if result.cards and self.tools[call.name].lists:
                 self.state.show([c.id for c in result.cards], [c.score for c in result.cards])
+                if self.ahead:
+                    self.cards.prepare([(c.id, self.state.query_for(c.id), c.score) for c in result.cards],
+                                       self.state.shown)
         if not plan.calls:
             messages.append(f"{plan.reply} {HELP}".strip())
         trace.need = dict(self.state.filters)

@@ -3,14 +3,17 @@ realiser's explanation; an explained product ("why?") with its heat-map, word we
 explanation worded by the local LLM, each sentence with the claim it states."""
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import closing, contextmanager
+from dataclasses import asdict
 
 from explain.evidence import Explainer, Query
 from explain.writer import ExplanationWriter, Grounding, realised, template_explanation
 from retrieval import LookItem, Product, Searcher, SearchResult, open_rgb
-from runtime import BACKGROUND, LocalLLM, get_llm
+from runtime import BACKGROUND, SPARE, LocalLLM, get_llm
 
 from .calls import Card
 
@@ -30,6 +33,7 @@ class CardMaker:
         self._explainer, self._llm = explainer, llm
         self._writer: ExplanationWriter | None = None
         self._sinks: dict[int, Callable[[tuple[str, object]], None]] = {}   # thread -> stream
+        self._ahead: dict[tuple, Future] = {}       # explained cards worked out ahead, by ``_key``
 
     @property
     def llm(self) -> LocalLLM:
@@ -70,14 +74,41 @@ class CardMaker:
         return Card(p.id, p.title, p.image_path, None if score is None else float(score), p.price,
                     template_explanation(ev), "template", ev.to_json())
 
+    @staticmethod
+    def _key(product_id: str, query: Query, shown: Sequence[str]) -> tuple:
+        return product_id, json.dumps(asdict(query), sort_keys=True, default=str), tuple(shown)
+
+    def prepare(self, products: Sequence[tuple[str, Query, float | None]], shown: Sequence[str]) -> None:
+        """Work out the explained cards of ``products`` (id, query, score), just shown, on the
+        lowest-priority lane (``runtime.SPARE``), so that a "why?" on one of them is answered from
+        what is ready; what an earlier answer left queued is dropped."""
+        for future in self._ahead.values():
+            future.cancel()
+        self._ahead = {self._key(pid, query, shown): SPARE.submit(self._explained, pid, query, score, shown, None)
+                       for pid, query, score in products}
+
     def explained(self, product_id: str, query: Query, score: float | None,
                   shown: Sequence[str] = ()) -> Card:
         """The full evidence of why ``product_id`` answers ``query`` (heat-map, word weights, how
         it differs from the others ``shown`` with it, if it is among them) and an explanation
-        written from it; worked out on the background thread (``runtime.background``), at a
-        lower CPU priority than searches and chat turns."""
-        return BACKGROUND.run(self._explained, product_id, query, score, shown,
-                              self._sinks.get(threading.get_ident()))
+        written from it: the one ``prepare`` worked out (waited for if under way), else worked out
+        now on the background thread (``runtime.background``), at a lower CPU priority than
+        searches and chat turns. Its sentences are sent to the stream whole."""
+        sink = self._sinks.get(threading.get_ident())
+        ahead = self._ahead.get(self._key(product_id, query, shown))
+        if ahead is not None and (ahead.running() or ahead.done()) and not ahead.cancelled():
+            try:
+                card = ahead.result()
+            except Exception:  # noqa: BLE001 - worked out again below, where its error is raised
+                card = None
+            if card is not None:
+                for s in (card.grounding or {}).get("sentences") or []:
+                    if sink is not None:
+                        sink(("token", s["text"] + " "))
+                return card
+        if ahead is not None:
+            ahead.cancel()
+        return BACKGROUND.run(self._explained, product_id, query, score, shown, sink)
 
     def _explained(self, product_id: str, query: Query, score: float | None, shown: Sequence[str],
                    sink: Callable[[tuple[str, object]], None] | None) -> Card:

@@ -135,7 +135,22 @@ def asked_claims(evidence: Evidence) -> list[Claim]:
     budget = _budget(evidence)
     if budget:
         out.append(budget)
+    relative = _relative_price(evidence)
+    if relative:
+        out.append(relative)
     return out
+
+
+def _relative_price(evidence: Evidence) -> Claim | None:
+    """A refinement asked to be cheaper (or pricier) than the viewed product, and is."""
+    way = evidence.asked.get("price")
+    price, before = evidence.product.get("price"), (evidence.reference or {}).get("price")
+    if way not in ("cheaper", "pricier") or price is None or before is None:
+        return None
+    if (price < before) != (way == "cheaper") or price == before:
+        return None
+    return Claim(CHANGED, (("price", f"{price:g}"),), (("price", way),), (float(price), float(before)), way,
+                 f"price {price:g}, the viewed product's {before:g}, asked {way}")
 
 
 def kept_claim(evidence: Evidence) -> Claim | None:

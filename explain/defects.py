@@ -23,8 +23,8 @@ from .evidence import Evidence
 
 FIELD_NAMES = ("article type", "article_type", "colour", "color", "gender", "usage", "season", "brand",
                "pattern", "fabric", "fit", "neck", "sleeve length", "material", "category")
-NOTATION = re.compile(r"\b(?:" + "|".join(re.escape(f) for f in FIELD_NAMES) + r")\s*(?:[:=(]\s*)?(?=[A-Z0-9])"
-                      r"|\b\w+_\w+\b", re.IGNORECASE)
+NOTATION = re.compile(r"\b(?i:" + "|".join(re.escape(f) for f in FIELD_NAMES) + r")\b[ \t]*(?:[:=(][ \t]*)?(?=[A-Z0-9])"
+                      r"|\b\w+_\w+\b")
 ONLY = re.compile(r"\b(?:only|unique|no other|none of the others?)\b", re.IGNORECASE)
 PRICE_RANK = re.compile(r"\b(?:cheapest|lowest[- ]priced?|lowest price|least expensive|costs? the least|"
                         r"most affordable|priciest|most expensive|best price|best value)\b", re.IGNORECASE)

@@ -116,16 +116,21 @@ def subject(kind: str | None) -> tuple[str, str, str]:
     return (f"These {noun}", "are", "they") if many else (f"This {noun}", "is", "it")
 
 
-def standout_phrase(field: str, value: str, kind: str | None) -> str:
-    """What a distinguishing value makes it: "the only one by Puma", "the only striped one"."""
+def predicates(field: str, value: str, kind: str | None) -> list[str]:
+    """What a distinguishing value makes the product, as predicates ("is by Puma", "comes in
+    red"), a few ways each."""
     noun, _ = kind_noun(kind)
     v = words(field, value)
-    return {"colour": f"the only {v} one", "brand": f"the only one by {value}",
-            "article_type": f"the only {noun}", "usage": f"the only one for {v}",
-            "fabric": f"the only one in {v}", "material": f"the only one in {v}",
-            "pattern": f"the only {v} one", "fit": f"the only {v} one",
-            "sleeve length": f"the only one with {v}", "sleeve": f"the only one with {v}",
-            "neck": f"the only one with a {v}"}.get(field, f"the only one with {v}")
+    return {"colour": [f"is {v}", f"comes in {v}", f"is in {v}"],
+            "brand": [f"is by {value}", f"comes from {value}", f"is a {value} piece"],
+            "article_type": [f"is a {noun}", f"is a {noun}", f"is a {noun}"],
+            "usage": [f"is for {v}", f"is made for {v}", f"suits {v}"],
+            "fabric": [f"is made of {v}", f"is in {v}", f"uses {v}"],
+            "material": [f"is made of {v}", f"is in {v}", f"uses {v}"],
+            "pattern": [f"is {v}", f"has a {v} look", f"is {v}"],
+            "fit": [f"is {v}", f"has a {v} cut", f"is cut {v}"],
+            "sleeve length": [f"has {v}", f"comes with {v}", f"has {v}"],
+            "neck": [f"has a {v}", f"comes with a {v}", f"has a {v}"]}.get(field, [f"has {v}"] * 3)
 
 
 def _cap(text: str) -> str:
@@ -137,7 +142,8 @@ def agreed(forms: list[str], kind: str | None) -> list[str]:
     kind is plural ("this pair is the only one by Puma" for jeans), and ``{These are}`` before a
     noun phrase ("These are black casual shoes", "It is a black shirt")."""
     many = kind_noun(kind)[1]
-    words = ({"It": "This pair", "it": "this pair", "These are": "These are", "these are": "these are"} if many
+    words = ({"It": "This pair", "it": "this pair", "These are": "These are", "these are": "these are",
+              "This one": "This pair", "this one": "this pair"} if many
              else {"These are": "It is", "these are": "it is"})
     return [re.sub(r"\{([\w ]+)\}", lambda m: words.get(m.group(1), m.group(1)), f) for f in forms]
 
@@ -165,6 +171,12 @@ def _asked(claim: Claim, kind: str | None) -> list[str]:
 
 
 def _changed(claim: Claim, kind: str | None) -> list[str]:
+    if claim.detail in ("cheaper", "pricier"):
+        now, before = price(claim.numbers[0]), price(claim.numbers[1])
+        less = claim.detail == "cheaper"
+        return agreed([f"At {now}, {{it}} costs {'less' if less else 'more'} than the {before} one you viewed.",
+                       f"{'Cheaper' if less else 'Pricier'}, as you asked: {now} against {before}.",
+                       f"{{It}} costs {now}, {'down' if less else 'up'} from {before}."], kind)
     values = dict(claim.values)
     change = noun_phrase(values, None, article=False).replace(" product", "").replace("product ", "")
     change = change if change != "product" else noun_phrase(values, kind, article=False)
@@ -190,9 +202,11 @@ def _completes(claim: Claim, kind: str | None) -> list[str]:
 
 def _apart(claim: Claim, kind: str | None) -> list[str]:
     n = number(claim.numbers[0])
-    only = " and ".join(standout_phrase(f, v, kind) for f, v in claim.values[:2])
-    return agreed([f"Of the {n} shown, {{it}} is {only}.", f"{{It}} is {only} among the {n} shown.",
-                   f"Among these {n}, {{it}} is {only}.", f"{_cap(only)} here, out of {n}."], kind)
+    openers = [f"Of the {n} shown, only {{this one}}", f"Only {{this one}}, of these {n},",
+               f"Among these {n}, just {{this one}}", f"{{This one}} alone of the {n}",
+               f"Here, out of {n}, only {{this one}}"]
+    return agreed([f"{opener} " + " and ".join(predicates(f, v, kind)[i % 3] for f, v in claim.values[:2]) + "."
+                   for i, opener in enumerate(openers)], kind)
 
 
 def _cheapest(claim: Claim, kind: str | None) -> list[str]:
@@ -230,10 +244,11 @@ def _plain(claim: Claim, kind: str | None) -> list[str]:
     if claim.detail == "none apart":
         n = number(claim.numbers[0] - 1)
         return agreed([f"{_cap(np_)}; nothing sets {{it}} apart from the other {n}.",
-                       f"{_cap(np_)}, much like the other {n} shown.",
+                       f"{_cap(np_)}, in line with the rest shown.",
                        f"Like the other {n}, {{these are}} {np_}.",
-                       f"Nothing here sets {{it}} apart from the other {n}: {np_}.",
-                       f"{_cap(np_)} with no feature the other {n} lack."], kind)
+                       f"{{It}} has nothing the other {n} lack: {np_}.",
+                       f"{_cap(np_)} with no feature the other {n} lack.",
+                       f"{{These are}} {np_}, one of {number(claim.numbers[0])} much alike."], kind)
     return agreed([f"{_cap(np_)}, among the closest matches.", f"{{These are}} {np_}, a close match.",
                    f"A close match: {np_}."], kind)
 

@@ -6,6 +6,9 @@ threads) inherit it. Searches and chat turns, on other threads at the normal pri
 CPU first when both want it, and the heavy work still has every core when nothing else runs.
 Calls queue one after another (the LLM answers one call at a time anyway). A thread's own nice
 value is a Linux feature: elsewhere the work only moves to the worker thread.
+
+``SPARE`` is a second such lane at the lowest priority, for work done ahead of a request that may
+never come (the explanations of the products just shown): its queued calls can be cancelled.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 NICE = 10
@@ -34,6 +37,11 @@ class Background:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
                            min(19, os.getpriority(os.PRIO_PROCESS, 0) + self.nice))
 
+    def submit(self, fn: Callable[..., T], *args, **kwargs) -> Future:
+        """``fn(*args, **kwargs)`` queued on the worker thread; cancel the future to drop it
+        before it starts."""
+        return self._pool.submit(fn, *args, **kwargs)
+
     def run(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """``fn(*args, **kwargs)`` on the worker thread (directly when called from it); its
         exception is raised here."""
@@ -43,3 +51,4 @@ class Background:
 
 
 BACKGROUND = Background()
+SPARE = Background(nice=19)

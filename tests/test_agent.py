@@ -274,6 +274,10 @@ def test_a_new_shopper_gets_the_most_bought_then_picks_of_their_own(hm_index):
     the shopper opened one, the picks come from their history."""
     from retrieval import Searcher
 
+    from explain.claims import POPULAR, chosen
+    from explain.evidence import Evidence
+    from explain.wording import options
+
     searcher = Searcher(hm_index)
     agent = ShoppingAgent(searcher, planner="parser", explanations="template")
     a = agent.turn("recommend something for me")
@@ -281,10 +285,31 @@ def test_a_new_shopper_gets_the_most_bought_then_picks_of_their_own(hm_index):
     assert [c.id for c in a.cards] == [r.id for r in searcher.for_history([], k=len(a.cards))]
     for card in a.cards:
         assert card.evidence["popularity"] is not None and card.evidence["similarity"] == {}
-        assert "most bought" in card.explanation
+        popular = options(next(c for c in chosen(Evidence.from_json(card.evidence)) if c.kind == POPULAR),
+                          card.evidence["product"].get("article_type"))
+        assert any(sentence in card.explanation for sentence in popular)
     a = agent.turn("why the first one?")
-    assert a.cards and "most bought" in a.cards[0].explanation
+    assert a.cards and [s["claim"] for s in a.cards[0].grounding["sentences"]][0] == POPULAR
     first = a.cards[0].id
     a = agent.turn("recommend something for me")
     assert agent.state.history == [first] and a.cards and first not in {c.id for c in a.cards}
     assert all(c.evidence["popularity"] is None for c in a.cards)
+
+
+def test_why_on_a_shown_product_is_answered_from_what_was_worked_out_ahead(searcher):
+    """With ``ahead``, each listing's products are explained at the lowest priority right after the
+    answer; "why?" on one of them returns that card and streams its sentences; a new listing drops
+    what the earlier one left queued."""
+    agent = ShoppingAgent(searcher, planner="parser", explanations="template", ahead=True)
+    first = agent.turn("show me backpacks")
+    futures = dict(agent.cards._ahead)
+    assert len(futures) == len(first.cards)
+    ready = futures[next(k for k in futures if k[0] == first.cards[0].id)].result(timeout=120)
+    events = list(agent.stream("why the first one?"))
+    answer = events[-1][1]
+    assert answer.cards[0] is ready
+    assert "".join(p for k, p in events if k == "token").strip() == ready.explanation
+    agent.turn("show me red dresses")
+    for future in futures.values():                 # queued ones dropped, a running one finishes
+        assert future.cancelled() or future.result(timeout=120).id in dict(first.state)["shown"]
+    assert set(k[0] for k in agent.cards._ahead) == set(agent.state.shown)

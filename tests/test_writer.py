@@ -63,7 +63,7 @@ def test_what_sets_it_apart_is_only_what_no_other_shown_has():
     assert APART in kinds and CHEAPEST in kinds
     text = realised(ev).text
     assert "Puma" in text and "five" in text and text.lower().count("only") == 1
-    assert "T-shirt" not in text.split("only")[1].split(".")[0]         # the kind sets nothing apart
+    assert "t-shirt" not in text.lower().split("only")[1].split(".")[0]     # the kind sets nothing apart
     assert defects(text, ev, TERMS) == []
 
 
@@ -199,3 +199,12 @@ def test_instructions_in_product_text_stay_data(injected_index):
     out = ExplanationWriter(get_llm(), Grounding.of(searcher.vocabulary)).write(ev)
     for text in (template_explanation(ev), out.text):
         assert not planted & set(text.lower().replace(".", " ").replace(",", " ").split()), text
+
+
+def test_a_cheaper_refinement_says_so_only_when_it_is():
+    query = Query("composed", text="like this but cheaper", product_id="9")
+    cheaper = evidence(query, asked={"price": "cheaper"}, reference=shirt(id="9", price=1999.0))
+    text = realised(cheaper).text
+    assert "₹1,499" in text and "₹1,999" in text and defects(text, cheaper, TERMS) == []
+    dearer = evidence(query, asked={"price": "cheaper"}, reference=shirt(id="9", price=999.0))
+    assert "₹" not in realised(dearer).text

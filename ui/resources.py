@@ -34,7 +34,7 @@ class Resources:
         return Sessions(self.agent)
 
     def agent(self) -> ShoppingAgent:
-        return ShoppingAgent(self.searcher, planner=self.planner, explainer=self.explainer)
+        return ShoppingAgent(self.searcher, planner=self.planner, explainer=self.explainer, ahead=True)
 
     @cached_property
     def image_root(self) -> str | None:

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from agent import DEFAULT_PLANNER, TurnModel
 from explain.ratings import RatingStore
 from retrieval import REPO_ROOT, Searcher, ensure_demo_index
+from runtime import get_llm
 
 from .analyst import build_analyst
 from .resources import Resources
@@ -33,12 +34,15 @@ AuthDependency = Callable[[Request], str | None | Awaitable[str | None]] | None
 def resources(index: str | Path | None = None, ratings: str | Path | None = None,
               planner: str = DEFAULT_PLANNER) -> Resources:
     """What the sessions share: the searcher over ``index`` (default: the demo index, built first
-    if missing), the ratings store, the planner, the benchmark report folder for the charts."""
+    if missing), the ratings store, the planner, the benchmark report folder for the charts. The
+    turn model, the explainer and the local LLM are loaded here, before the first shopper comes."""
     results = REPO_ROOT / "docs" / "results"
     searcher = Searcher(index or ensure_demo_index())
     if planner in ("model", "auto"):
         TurnModel.for_encoder(searcher.encoder)        # built or loaded before the first turn
-    return Resources(searcher, RatingStore(ratings), planner, results if results.is_dir() else None)
+    res = Resources(searcher, RatingStore(ratings), planner, results if results.is_dir() else None)
+    res.explainer, get_llm()                           # no first-use stall at the first "why?"
+    return res
 
 
 def allowed(res: Resources) -> list[str]:

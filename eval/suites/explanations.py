@@ -135,7 +135,9 @@ def run(ctx: Context) -> SuiteResult:
             records.append({
                 "kind": kind, "query": query.text or query.product_id or Path(query.image_path or "").name,
                 "product_id": product["id"], "product": product.get("title"),
-                "evidence": [c.evidence for c in chosen(ev)], "claims": [c.kind for c in chosen(ev)],
+                "fields": {k: v for k, v in product.items() if k not in ("id", "title", "name")},
+                "facts": ev.facts(), "evidence": [c.evidence for c in chosen(ev)],
+                "claims": [c.kind for c in chosen(ev)],
                 "realiser": plain.text, "realiser_s": plain.total_s,
                 "realiser_defects": defects(plain.text, ev, grounding.terms),
                 "explanation": out.text, "source": out.source, "llm_defects": out.defects,
@@ -161,7 +163,7 @@ def run(ctx: Context) -> SuiteResult:
         "distinctness (realiser)": distinctness([r["realiser"] for r in records]),
         "distinctness (LLM kept)": distinctness([r["explanation"] for r in llm_kept]),
         "unique sentence ratio (shown)": unique_sentence_ratio(shown_texts),
-        "latency (s)": {k: {p: round(v, 4) for p, v in percentiles([r[k] for r in records if r[k] is not None]).items()}
+        "latency (s)": {k: {p: round(v, 4) for p, v in percentiles([r[k] for r in records if r[k] is not None], (50, 95)).items()}
                         for k in ("first_sentence_s", "total_s", "realiser_s")}}
     with_ref = [r for r in records if r["reference"]]
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
