@@ -272,11 +272,10 @@ def test_a_new_shopper_gets_the_most_bought_then_picks_of_their_own(hm_index):
     """On an index built with purchases, "recommend something" before any product was opened
     answers with the most bought products, explained as such (no similarity is claimed); once
     the shopper opened one, the picks come from their history."""
-    from retrieval import Searcher
-
     from explain.claims import POPULAR, chosen
     from explain.evidence import Evidence
     from explain.wording import options
+    from retrieval import Searcher
 
     searcher = Searcher(hm_index)
     agent = ShoppingAgent(searcher, planner="parser", explanations="template")
