@@ -30,9 +30,10 @@ import sacrebleu
 from rouge_score import rouge_scorer
 from tqdm.auto import tqdm
 
+from agent import ShoppingAgent
 from explain.claims import chosen
 from explain.defects import defects
-from explain.evidence import Explainer, Query
+from explain.evidence import Evidence, Explainer, Query
 from explain.ratings import RatingStore
 from explain.writer import ExplanationWriter, Grounding, realised
 from retrieval import Searcher
@@ -98,6 +99,30 @@ def answers(ctx, searcher: Searcher, quick: bool) -> list[tuple[str, Query, list
     return out
 
 
+# Conversations as shoppers have them in the chat: every answer's cards, and "why?" answers.
+CONVERSATIONS = (("navy shirts for men", "why the second one?", "like this but in black", "why the first one?"),
+                 ("black casual shoes under 2000", "cheaper", "why the third one?"),
+                 ("a red dress for a party", "what goes with the first one?", "why the second one?"),
+                 ("white sports shoes for women", "more like the first one", "why the first one?"),
+                 ("linen shirt for my husband", "in blue instead", "why the second one?"),
+                 ("handbags for women", "why the first one?", "show me watches", "why the fourth one?"))
+
+
+def live(searcher: Searcher, explainer: Explainer, grounding: Grounding, quick: bool) -> list[dict]:
+    """Every explanation the chat shows in ``CONVERSATIONS`` (cards and "why?" answers, the LLM
+    wording them), each with its defects."""
+    rows = []
+    for conversation in CONVERSATIONS[:2] if quick else CONVERSATIONS:
+        agent = ShoppingAgent(searcher, planner="parser", explanations="llm", explainer=explainer)
+        for text in conversation:
+            answer = agent.turn(text)
+            for card in answer.cards:
+                ev = Evidence.from_json(card.evidence)
+                rows.append({"turn": text, "product_id": card.id, "explanation": card.explanation,
+                             "source": card.explanation_source, "defects": defects(card.explanation, ev, grounding.terms)})
+    return rows
+
+
 def five_grams(text: str) -> set[tuple[str, ...]]:
     words = re.findall(r"[\w']+", text.lower())
     return {tuple(words[i:i + 5]) for i in range(len(words) - 4)}
@@ -144,6 +169,8 @@ def run(ctx: Context) -> SuiteResult:
                 "final_defects": defects(out.text, ev, grounding.terms),
                 "first_sentence_s": out.first_token_s, "total_s": out.total_s,
                 "reference": refs.get((query.text, product["id"]))})
+    chat = live(searcher, explainer, grounding, ctx.quick)
+    (ctx.out / "explanations_live.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in chat) + "\n")
     (ctx.out / "explanations.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n")
 
     def free(key: str, rows: list[dict]) -> dict:
@@ -159,6 +186,8 @@ def run(ctx: Context) -> SuiteResult:
         "by kind": {k: {"matches": sum(r["kind"] == k for r in records),
                         "defect-free": float(np.mean([not r["final_defects"] for r in records if r["kind"] == k]))}
                     for k in ANSWERS if any(r["kind"] == k for r in records)},
+        "live chat": {"texts": len(chat), "defect-free": float(np.mean([not r["defects"] for r in chat])) if chat else None,
+                      "why answers by the LLM": sum(r["source"] == "llm" for r in chat)},
         "distinctness (shown)": distinctness(shown_texts),
         "distinctness (realiser)": distinctness([r["realiser"] for r in records]),
         "distinctness (LLM kept)": distinctness([r["explanation"] for r in llm_kept]),
@@ -181,6 +210,8 @@ def run(ctx: Context) -> SuiteResult:
              ["defect-free, shown texts", f"{metrics['defect-free, shown (final)']['mean']:.3f}"],
              ["defect-free, realiser", f"{metrics['defect-free, realiser']['mean']:.3f}"],
              ["LLM wording kept (else the realiser's)", f"{metrics['LLM text kept']['mean']:.3f}"],
+             ["defect-free, live chat (cards and \"why?\" answers)",
+              f"{metrics['live chat']['defect-free']:.3f} of {len(chat)}"],
              ["commonest five-word phrase, shown texts",
               f"\"{metrics['distinctness (shown)'][0]}\" in {metrics['distinctness (shown)'][1]:.3f}"],
              ["commonest five-word phrase, realiser",
