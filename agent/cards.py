@@ -87,6 +87,12 @@ class CardMaker:
         self._ahead = {self._key(pid, query, shown): SPARE.submit(self._explained, pid, query, score, shown, None)
                        for pid, query, score in products}
 
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait until the work ``prepare`` queued has run (a shopper reading the answer)."""
+        for future in list(self._ahead.values()):
+            if not future.cancelled():
+                future.exception(timeout)
+
     def explained(self, product_id: str, query: Query, score: float | None,
                   shown: Sequence[str] = ()) -> Card:
         """The full evidence of why ``product_id`` answers ``query`` (heat-map, word weights, how

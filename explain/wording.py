@@ -202,11 +202,12 @@ def _completes(claim: Claim, kind: str | None) -> list[str]:
 
 def _apart(claim: Claim, kind: str | None) -> list[str]:
     n = number(claim.numbers[0])
-    openers = [f"Of the {n} shown, only {{this one}}", f"Only {{this one}}, of these {n},",
-               f"Among these {n}, just {{this one}}", f"{{This one}} alone of the {n}",
-               f"Here, out of {n}, only {{this one}}"]
-    return agreed([f"{opener} " + " and ".join(predicates(f, v, kind)[i % 3] for f, v in claim.values[:2]) + "."
-                   for i, opener in enumerate(openers)], kind)
+    shapes = [f"Of the {n} shown, only {{this one}} P.", f"Only {{this one}}, of these {n}, P.",
+              f"Among these {n}, just {{this one}} P.", f"{{This one}} alone of the {n} P.",
+              f"Here, out of {n}, only {{this one}} P.", f"In this set of {n}, {{this one}} alone P.",
+              f"Just one of the {n} shown P: {{this one}}."]
+    return agreed([shape.replace("P", " and ".join(predicates(f, v, kind)[i % 3] for f, v in claim.values[:2]))
+                   for i, shape in enumerate(shapes)], kind)
 
 
 def _cheapest(claim: Claim, kind: str | None) -> list[str]:
@@ -259,8 +260,17 @@ FORMS: dict[str, Callable[[Claim, str | None], list[str]]] = {
 
 
 def options(claim: Claim, kind: str | None) -> list[str]:
-    """Every sentence form of ``claim`` for a product of ``kind``."""
-    return [re.sub(r"\s+", " ", s) for s in FORMS[claim.kind](claim, kind)]
+    """Every sentence form of ``claim`` for a product of ``kind`` (a value ending in a full stop,
+    "U.S. Polo Assn.", ends the sentence with it)."""
+    return [re.sub(r"([.!?])\.$", r"\1", re.sub(r"\s+", " ", s)) for s in FORMS[claim.kind](claim, kind)]
+
+
+def offered(claim: Claim, kind: str | None, key: str, n: int = 3) -> list[str]:
+    """The ``n`` forms of ``claim`` offered for product ``key``: a different run of its forms for
+    each product, so that no one form, however much a model likes it, is on every page."""
+    forms = options(claim, kind)
+    start = pick(key, claim, len(forms))
+    return [forms[(start + i) % len(forms)] for i in range(min(n, len(forms)))]
 
 
 def pick(key: str, claim: Claim, n: int) -> int:

@@ -23,7 +23,7 @@ from .claims import chosen
 from .defects import defects
 from .evidence import Evidence
 from .instructions import without_instructions
-from .wording import Sentence, options, realise
+from .wording import Sentence, offered, realise
 
 # Colour words a text may use even when the catalogue has no such value.
 COLOUR_WORDS = ("black", "white", "red", "blue", "navy", "green", "yellow", "pink", "purple",
@@ -125,7 +125,7 @@ class ExplanationWriter:
         start = time.perf_counter()
         claims = chosen(evidence)
         kind = evidence.product.get("article_type")
-        forms = [options(c, kind) for c in claims]
+        forms = [offered(c, kind, str(evidence.product.get("id"))) for c in claims]
         result = Explanation("", "llm")
         done: list[Sentence] = []
         for piece in self.llm.stream(messages(evidence, forms), len(forms) + 1, temperature=0.3,

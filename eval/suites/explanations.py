@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from importlib.resources import files
 from pathlib import Path
@@ -110,16 +111,27 @@ CONVERSATIONS = (("navy shirts for men", "why the second one?", "like this but i
 
 def live(searcher: Searcher, explainer: Explainer, grounding: Grounding, quick: bool) -> list[dict]:
     """Every explanation the chat shows in ``CONVERSATIONS`` (cards and "why?" answers, the LLM
-    wording them), each with its defects."""
+    wording them), each with its defects; and the time a "why?" turn takes when the answer's
+    products were worked out ahead (after the shopper read the answer) and when not."""
     rows = []
     for conversation in CONVERSATIONS[:2] if quick else CONVERSATIONS:
-        agent = ShoppingAgent(searcher, planner="parser", explanations="llm", explainer=explainer)
-        for text in conversation:
-            answer = agent.turn(text)
-            for card in answer.cards:
-                ev = Evidence.from_json(card.evidence)
-                rows.append({"turn": text, "product_id": card.id, "explanation": card.explanation,
-                             "source": card.explanation_source, "defects": defects(card.explanation, ev, grounding.terms)})
+        for ahead in (True, False):
+            agent = ShoppingAgent(searcher, planner="parser", explanations="llm", explainer=explainer, ahead=ahead)
+            for text in conversation:
+                agent.cards.settle(120)
+                start = time.perf_counter()
+                answer = agent.turn(text)
+                seconds = time.perf_counter() - start
+                why = answer.trace.intent == "explain"
+                if why:
+                    rows.append({"turn": text, "why_s": seconds, "prepared": ahead})
+                if not ahead:
+                    continue
+                for card in answer.cards:
+                    ev = Evidence.from_json(card.evidence)
+                    rows.append({"turn": text, "product_id": card.id, "explanation": card.explanation,
+                                 "source": card.explanation_source,
+                                 "defects": defects(card.explanation, ev, grounding.terms)})
     return rows
 
 
@@ -170,6 +182,7 @@ def run(ctx: Context) -> SuiteResult:
                 "first_sentence_s": out.first_token_s, "total_s": out.total_s,
                 "reference": refs.get((query.text, product["id"]))})
     chat = live(searcher, explainer, grounding, ctx.quick)
+    texts, whys = [r for r in chat if "defects" in r], [r for r in chat if "why_s" in r]
     (ctx.out / "explanations_live.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in chat) + "\n")
     (ctx.out / "explanations.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n")
 
@@ -186,8 +199,10 @@ def run(ctx: Context) -> SuiteResult:
         "by kind": {k: {"matches": sum(r["kind"] == k for r in records),
                         "defect-free": float(np.mean([not r["final_defects"] for r in records if r["kind"] == k]))}
                     for k in ANSWERS if any(r["kind"] == k for r in records)},
-        "live chat": {"texts": len(chat), "defect-free": float(np.mean([not r["defects"] for r in chat])) if chat else None,
-                      "why answers by the LLM": sum(r["source"] == "llm" for r in chat)},
+        "live chat": {"texts": len(texts), "defect-free": float(np.mean([not r["defects"] for r in texts])),
+                      "why answers by the LLM": sum(r["source"] == "llm" for r in texts),
+                      "why (s), prepared": percentiles([r["why_s"] for r in whys if r["prepared"]], (50, 95)),
+                      "why (s), not prepared": percentiles([r["why_s"] for r in whys if not r["prepared"]], (50, 95))},
         "distinctness (shown)": distinctness(shown_texts),
         "distinctness (realiser)": distinctness([r["realiser"] for r in records]),
         "distinctness (LLM kept)": distinctness([r["explanation"] for r in llm_kept]),
@@ -211,7 +226,10 @@ def run(ctx: Context) -> SuiteResult:
              ["defect-free, realiser", f"{metrics['defect-free, realiser']['mean']:.3f}"],
              ["LLM wording kept (else the realiser's)", f"{metrics['LLM text kept']['mean']:.3f}"],
              ["defect-free, live chat (cards and \"why?\" answers)",
-              f"{metrics['live chat']['defect-free']:.3f} of {len(chat)}"],
+              f"{metrics['live chat']['defect-free']:.3f} of {len(texts)}"],
+             ["\"why?\" turn p50 / p95 (s): products worked out ahead; not", "; ".join(
+                 f"{w['p50']:.2f} / {w['p95']:.2f}" for w in (metrics["live chat"]["why (s), prepared"],
+                                                              metrics["live chat"]["why (s), not prepared"]))],
              ["commonest five-word phrase, shown texts",
               f"\"{metrics['distinctness (shown)'][0]}\" in {metrics['distinctness (shown)'][1]:.3f}"],
              ["commonest five-word phrase, realiser",
