@@ -111,6 +111,8 @@ def test_explanations_suite_reports_defects_distinctness_and_speed(tmp_path, myn
     assert m["defect-free, shown (final)"]["mean"] == 1.0 and not any(r["final_defects"] for r in records)
     assert all(r["explanation"] and 1 <= len(r["claims"]) <= 3 for r in records)
     assert 0 < m["distinctness (shown)"][1] <= 1 and 0 < m["unique sentence ratio (shown)"] <= 1
+    assert m["live chat"]["texts"] > 0 and m["live chat"]["why answers by the LLM"] > 0
+    assert m["live chat"]["why (s), prepared"]["p50"] > 0
     assert m["latency (s)"]["total_s"]["p50"] >= m["latency (s)"]["first_sentence_s"]["p50"] > 0
     assert report.count("Example ") >= 3
 
