@@ -33,7 +33,19 @@ VIEWED = re.compile(r"\b(?:you(?:'re| are| were)? (?:viewed|viewing|looking at|l
 REQUEST = re.compile(r"\byou(?:'ve| have)?\s+(?:\w+\s+)?(?:asked|wanted|want|requested|searched|specified|chose|"
                      r"mentioned|needed)\b|\byour (?:request|search|choice|criteria)\b|\bas requested\b",
                      re.IGNORECASE)
-SENTENCE = re.compile(r"[^.!?]+[.!?]?")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# A full stop that ends an abbreviation in a name ("U.S. Polo Assn.", "Levi Strauss & Co.") ends no sentence.
+ABBREVIATION = re.compile(r"(?:\b[A-Z]|\b(?:Assn|Co|Corp|Inc|Ltd|Bros|St|Jr|Sr|Mr|Mrs|Ms|Dr|No|Pvt))\.$")
+
+
+def sentences(text: str) -> list[str]:
+    out: list[str] = []
+    for part in SENTENCE_END.split(text.strip()):
+        if out and ABBREVIATION.search(out[-1]):
+            out[-1] += " " + part
+        else:
+            out.append(part)
+    return out
 OPENING = {"and", "or", "but", "to", "which", "that", "than", "on"}       # a sentence cannot begin with
 ENDING = {"and", "or", "but", "of", "with", "the", "a", "an", "which", "that", "than", "by", "from", "its"}
 # Value words that prose may use without claiming a catalogue value.
@@ -57,7 +69,7 @@ def hanging(text: str) -> bool:
     text = text.strip()
     if not text or text[-1] not in ".!?":
         return True
-    for s in SENTENCE.findall(text):
+    for s in sentences(text):
         if FRAGMENT.search(s.strip()):
             return True
         w = re.findall(r"[\w']+", s.lower())
