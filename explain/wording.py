@@ -48,6 +48,8 @@ def kind_noun(kind: str | None) -> tuple[str, bool]:
         return low, True
     if low.endswith(("sses", "ches", "shes", "xes")):
         return low[:-2], False
+    if low.endswith("ies") and len(last) > 4:
+        return low[:-3] + "y", False
     if low.endswith("s") and not low.endswith("ss") and len(last) > 3:
         return low[:-1], False
     return low, False
@@ -106,7 +108,7 @@ def noun_phrase(values: dict[str, str], kind: str | None, article: bool = True) 
         after.append("for " + " and for ".join(purposes))
     head = " ".join([*before, noun])
     if article and not many:
-        head = ("an " if head[0] in "aeiou" else "a ") + head
+        head = a(head)
     return " ".join([head, *after])
 
 
@@ -121,9 +123,11 @@ def predicates(field: str, value: str, kind: str | None) -> list[str]:
     red"), a few ways each."""
     noun, _ = kind_noun(kind)
     v = words(field, value)
+    if field in ("fabric", "material") and v.endswith("ed"):      # "blended" is no material's name
+        v += " fabric"
     return {"colour": [f"is {v}", f"comes in {v}", f"is in {v}"],
-            "brand": [f"is by {value}", f"comes from {value}", f"is a {value} piece"],
-            "article_type": [f"is a {noun}", f"is a {noun}", f"is a {noun}"],
+            "brand": [f"is by {value}", f"comes from {value}", f"is {a(value)} piece"],
+            "article_type": [f"is {a(noun)}"] * 3,
             "usage": [f"is for {v}", f"is made for {v}", f"suits {v}"],
             "fabric": [f"is made of {v}", f"is in {v}", f"uses {v}"],
             "material": [f"is made of {v}", f"is in {v}", f"uses {v}"],
@@ -131,6 +135,11 @@ def predicates(field: str, value: str, kind: str | None) -> list[str]:
             "fit": [f"is {v}", f"has a {v} cut", f"is cut {v}"],
             "sleeve length": [f"has {v}", f"comes with {v}", f"has {v}"],
             "neck": [f"has a {v}", f"comes with a {v}", f"has a {v}"]}.get(field, [f"has {v}"] * 3)
+
+
+def a(word: str) -> str:
+    """ "a shirt", "an iPanema piece"."""
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
 def _cap(text: str) -> str:
@@ -157,7 +166,7 @@ def _asked(claim: Claim, kind: str | None) -> list[str]:
                  "between": f"inside your {limit} range"}[claim.detail]
         at = price(claim.numbers[0])
         return agreed([f"At {at}, {{it}} is {bound}.", f"{{It}} costs {at}, {bound}.",
-                       f"{_cap(bound)}: {{it}} costs {at}.", f"The price, {at}, is {bound}."], kind)
+                       f"The price, {at}, is {bound}."], kind)
     # the shopper's own word where the product's value holds it ("blue" for Navy Blue); the kind
     # is named only when it was asked for ("a red one", not "a red top", after "red dress")
     values = {f: (asked[f] if f in asked and f != "brand" and " or " not in asked[f] else v) for f, v in claim.values}
@@ -206,30 +215,36 @@ def _apart(claim: Claim, kind: str | None) -> list[str]:
               f"Among these {n}, just {{this one}} P.", f"{{This one}} alone of the {n} P.",
               f"Here, out of {n}, only {{this one}} P.", f"In this set of {n}, {{this one}} alone P.",
               f"Just one of the {n} shown P: {{this one}}."]
-    return agreed([shape.replace("P", " and ".join(predicates(f, v, kind)[i % 3] for f, v in claim.values[:2]))
+    return agreed([shape.replace("P", " and ".join(predicates(f, v, kind)[(i + j) % 3]
+                                                   for j, (f, v) in enumerate(claim.values[:2])))
                    for i, shape in enumerate(shapes)], kind)
 
 
 def _cheapest(claim: Claim, kind: str | None) -> list[str]:
     at, nxt, n = price(claim.numbers[0]), price(claim.numbers[1]), number(claim.numbers[2])
     if claim.detail == "price said":
-        return agreed([f"Its price is the lowest of the {n}; the next costs {nxt}.",
+        return agreed([f"Of the {n}, none costs less; the next is {nxt}.",
                        f"Nothing else of the {n} costs as little (the next is {nxt}).",
-                       f"{{It}} is the cheapest here, with the next at {nxt}."], kind)
-    return agreed([f"At {at}, {{it}} is the cheapest of the {n} (next: {nxt}).",
+                       f"{{It}} is also the cheapest of the {n}, with the next at {nxt}."], kind)
+    return agreed([f"At {at}, {{it}} is the cheapest of the {n} (the next is {nxt}).",
                    f"{{It}} costs the least of the {n}: {at}, against {nxt} for the next.",
-                   f"The lowest price here: {at}, the next is {nxt}."], kind)
+                   f"The lowest price here is {at}; the next is {nxt}."], kind)
 
 
 def _shares(claim: Claim, kind: str | None) -> list[str]:
     values = dict(claim.values)
-    np_ = noun_phrase(values, values.get("article_type") or kind)
+    np_ = noun_phrase(values, values.get("article_type"))
+    if "article_type" not in values:              # its kind is said elsewhere: "a grey one by Nike"
+        np_ = np_.replace("product", "one", 1)
     return agreed([f"Like the product you viewed, {{these are}} {np_}.", f"{{These are}} {np_}, as is the one you viewed.",
                    f"{_cap(np_)}, like the one you were viewing.", f"As with your product, {np_}."], kind)
 
 
 def _photo(claim: Claim, kind: str | None) -> list[str]:
-    where = REGIONS.get(claim.detail, f"at {claim.detail}")
+    if claim.detail in REGIONS:
+        return agreed(["Its photo matched yours as a whole, not in one spot.", "The whole of its photo matched yours.",
+                       "Compared with your photo, {it} matched all over."], kind)
+    where = f"at {claim.detail}"
     return agreed([f"Its photo matched yours most {where}.", f"Your photo and its photo agree most {where}.",
                    f"Compared with your photo, {{it}} matched most {where}."], kind)
 
@@ -241,15 +256,19 @@ def _popular(claim: Claim, kind: str | None) -> list[str]:
 
 def _plain(claim: Claim, kind: str | None) -> list[str]:
     values = dict(claim.values)
+    alone = claim.detail == "none apart"
+    if "article_type" not in values and alone:     # what it is was said before: no noun again
+        n, shown = number(claim.numbers[0] - 1), number(claim.numbers[0])
+        return agreed([f"Nothing else sets {{it}} apart from the other {n}.",
+                       f"Beyond that, nothing about {{it}} stands out among these {shown}.",
+                       f"Otherwise {{it}} has no feature of its own among the {shown} shown."], kind)
     np_ = noun_phrase(values, values.get("article_type") or kind)
-    if claim.detail == "none apart":
-        n = number(claim.numbers[0] - 1)
+    if alone:
+        n, shown = number(claim.numbers[0] - 1), number(claim.numbers[0])
         return agreed([f"{_cap(np_)}; nothing sets {{it}} apart from the other {n}.",
-                       f"{_cap(np_)}, in line with the rest shown.",
-                       f"Like the other {n}, {{these are}} {np_}.",
-                       f"{{It}} has nothing the other {n} lack: {np_}.",
-                       f"{_cap(np_)} with no feature the other {n} lack.",
-                       f"{{These are}} {np_}, one of {number(claim.numbers[0])} much alike."], kind)
+                       f"{_cap(np_)}, a close match, though not a standout among these {shown}.",
+                       f"Nothing about {{it}} stands out from the other {n}, but {{these are}} {np_} and a close match.",
+                       f"{_cap(np_)}, one of several close matches here."], kind)
     return agreed([f"{_cap(np_)}, among the closest matches.", f"{{These are}} {np_}, a close match.",
                    f"A close match: {np_}."], kind)
 
