@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
                         "FASHION_FRAME_ANCESTORS, else the app's own origin only)")
     p.add_argument("--planner", choices=PLANNERS, default=DEFAULT_PLANNER,
                    help="how a chat turn is understood (see `python -m agent --help`)")
+    p.add_argument("--explain-ahead", action=argparse.BooleanOptionalAction, default=True,
+                   help="after each answer, explain its products at the lowest priority so that "
+                        "'why?' answers at once (default: on)")
     p.add_argument("--demo", action="store_true",
                    help="print a short scripted conversation before serving")
     p.add_argument("--ray-serve", action="store_true",
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .server import launch, resources
 
-    res = resources(args.index, args.ratings, args.planner)
+    res = resources(args.index, args.ratings, args.planner, args.explain_ahead)
     if args.demo:
         demo_conversation(ShoppingAgent(res.searcher, args.planner, "template",
                                         explainer=res.explainer))

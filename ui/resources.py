@@ -24,6 +24,7 @@ class Resources:
     ratings: RatingStore
     planner: str = DEFAULT_PLANNER
     results_dir: Path | None = None          # a `python -m eval` report folder for the charts
+    ahead: bool = True                       # explain each answer's products before "why?"
 
     @cached_property
     def explainer(self) -> Explainer:
@@ -34,7 +35,7 @@ class Resources:
         return Sessions(self.agent)
 
     def agent(self) -> ShoppingAgent:
-        return ShoppingAgent(self.searcher, planner=self.planner, explainer=self.explainer, ahead=True)
+        return ShoppingAgent(self.searcher, planner=self.planner, explainer=self.explainer, ahead=self.ahead)
 
     @cached_property
     def image_root(self) -> str | None:

@@ -32,7 +32,7 @@ AuthDependency = Callable[[Request], str | None | Awaitable[str | None]] | None
 
 
 def resources(index: str | Path | None = None, ratings: str | Path | None = None,
-              planner: str = DEFAULT_PLANNER) -> Resources:
+              planner: str = DEFAULT_PLANNER, ahead: bool = True) -> Resources:
     """What the sessions share: the searcher over ``index`` (default: the demo index, built first
     if missing), the ratings store, the planner, the benchmark report folder for the charts. The
     turn model, the explainer and the local LLM are loaded here, before the first shopper comes."""
@@ -40,7 +40,7 @@ def resources(index: str | Path | None = None, ratings: str | Path | None = None
     searcher = Searcher(index or ensure_demo_index())
     if planner in ("model", "auto"):
         TurnModel.for_encoder(searcher.encoder)        # built or loaded before the first turn
-    res = Resources(searcher, RatingStore(ratings), planner, results if results.is_dir() else None)
+    res = Resources(searcher, RatingStore(ratings), planner, results if results.is_dir() else None, ahead)
     res.explainer, get_llm()                           # no first-use stall at the first "why?"
     return res
 
