@@ -61,6 +61,8 @@ def plural(kind: str | None) -> str:
         return noun
     if noun.endswith(("s", "ch", "sh", "x")):
         return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
     return noun + "s"
 
 
@@ -127,14 +129,15 @@ def predicates(field: str, value: str, kind: str | None) -> list[str]:
         v += " fabric"
     return {"colour": [f"is {v}", f"comes in {v}", f"is in {v}"],
             "brand": [f"is by {value}", f"comes from {value}", f"is {a(value)} piece"],
-            "article_type": [f"is {a(noun)}"] * 3,
+            "article_type": [f"is {noun if kind_noun(kind)[1] else a(noun)}"] * 3,
             "usage": [f"is for {v}", f"is made for {v}", f"suits {v}"],
             "fabric": [f"is made of {v}", f"is in {v}", f"uses {v}"],
             "material": [f"is made of {v}", f"is in {v}", f"uses {v}"],
             "pattern": [f"is {v}", f"has a {v} look", f"is {v}"],
             "fit": [f"is {v}", f"has a {v} cut", f"is cut {v}"],
             "sleeve length": [f"has {v}", f"comes with {v}", f"has {v}"],
-            "neck": [f"has a {v}", f"comes with a {v}", f"has a {v}"]}.get(field, [f"has {v}"] * 3)
+            "neck": [f"has {v if v.endswith('s') else a(v)}", f"comes with {v if v.endswith('s') else a(v)}",
+                     f"has {v if v.endswith('s') else a(v)}"]}.get(field, [f"has {v}"] * 3)
 
 
 def a(word: str) -> str:
@@ -185,7 +188,7 @@ def _changed(claim: Claim, kind: str | None) -> list[str]:
         less = claim.detail == "cheaper"
         return agreed([f"At {now}, {{it}} costs {'less' if less else 'more'} than the {before} one you viewed.",
                        f"{'Cheaper' if less else 'Pricier'}, as you asked: {now} against {before}.",
-                       f"{{It}} costs {now}, {'down' if less else 'up'} from {before}."], kind)
+                       f"{{It}} costs {now}; the one you viewed costs {before}."], kind)
     values = dict(claim.values)
     change = noun_phrase(values, None, article=False).replace(" product", "").replace("product ", "")
     change = change if change != "product" else noun_phrase(values, kind, article=False)
@@ -237,7 +240,7 @@ def _shares(claim: Claim, kind: str | None) -> list[str]:
     if "article_type" not in values:              # its kind is said elsewhere: "a grey one by Nike"
         np_ = np_.replace("product", "one", 1)
     return agreed([f"Like the product you viewed, {{these are}} {np_}.", f"{{These are}} {np_}, as is the one you viewed.",
-                   f"{_cap(np_)}, like the one you were viewing.", f"As with your product, {np_}."], kind)
+                   f"{_cap(np_)}, like the one you were viewing."], kind)
 
 
 def _photo(claim: Claim, kind: str | None) -> list[str]:
