@@ -52,13 +52,14 @@ ENDING = {"and", "or", "but", "of", "with", "the", "a", "an", "which", "that", "
 COMMON = {"one", "ones", "product", "products", "it", "item", "look", "outfit", "kind", "shown"}
 
 
-def _five_grams(text: str) -> list[tuple[str, ...]]:
+def five_grams(text: str) -> list[tuple[str, ...]]:
+    """Every run of five words of ``text`` (lower case), in order."""
     w = re.findall(r"[\w']+", text.lower())
     return [tuple(w[i:i + 5]) for i in range(len(w) - 4)]
 
 
 def repeated(text: str) -> bool:
-    grams = _five_grams(text)
+    grams = five_grams(text)
     return len(grams) != len(set(grams))
 
 

@@ -90,10 +90,12 @@ def words(field: str, value: str) -> str:
     return " ".join(value.split()).lower()
 
 
-def noun_phrase(values: dict[str, str], kind: str | None, article: bool = True) -> str:
+def noun_phrase(values: dict[str, str], kind: str | None, article: bool = True, noun: str | None = None) -> str:
     """ "a navy blue linen shirt for men", "white sports shoes by ASICS for women and for sport"
-    from field values (a usage the kind's name already says is left out)."""
-    noun, many = kind_noun(kind)
+    from field values (a usage the kind's name already says is left out). ``noun`` stands in for
+    the kind's name: "one" ("a red one"; left out with no adjective before it: "for women"), or ""
+    for none ("red with long sleeves")."""
+    noun, many = (noun, False) if noun is not None else kind_noun(kind)
     usage = words("usage", values["usage"]) if values.get("usage") else None
     if usage and set(usage.split()) & ({w.rstrip("s") for w in noun.split()} | set(noun.split())):
         usage = None
@@ -102,22 +104,18 @@ def noun_phrase(values: dict[str, str], kind: str | None, article: bool = True) 
     if values.get("sleeve"):
         after.append(f"with {words('sleeve', values['sleeve'])}")
     if values.get("neck"):
-        after.append(f"with a {words('neck', values['neck'])}")
+        after.append(f"with {a_or_many(words('neck', values['neck']))}")
     if values.get("brand"):
         after.append(f"by {values['brand']}")
     purposes = [words(f, values[f]) for f in ("gender", "season") if values.get(f)] + ([usage] if usage else [])
     if purposes:
         after.append("for " + " and for ".join(purposes))
-    head = " ".join([*before, noun])
-    if article and not many:
+    if noun == "one" and not before:
+        noun = ""
+    head = " ".join(w for w in [*before, noun] if w)
+    if noun and article and not many:
         head = a(head)
-    return " ".join([head, *after])
-
-
-def subject(kind: str | None) -> tuple[str, str, str]:
-    """("This shirt", "is", "it") or ("These jeans", "are", "they")."""
-    noun, many = kind_noun(kind)
-    return (f"These {noun}", "are", "they") if many else (f"This {noun}", "is", "it")
+    return " ".join(w for w in [head, *after] if w)
 
 
 def predicates(field: str, value: str, kind: str | None) -> list[str]:
@@ -136,13 +134,17 @@ def predicates(field: str, value: str, kind: str | None) -> list[str]:
             "pattern": [f"is {v}", f"has a {v} look", f"is {v}"],
             "fit": [f"is {v}", f"has a {v} cut", f"is cut {v}"],
             "sleeve length": [f"has {v}", f"comes with {v}", f"has {v}"],
-            "neck": [f"has {v if v.endswith('s') else a(v)}", f"comes with {v if v.endswith('s') else a(v)}",
-                     f"has {v if v.endswith('s') else a(v)}"]}.get(field, [f"has {v}"] * 3)
+            "neck": [f"has {a_or_many(v)}", f"comes with {a_or_many(v)}", f"has {a_or_many(v)}"]}.get(field, [f"has {v}"] * 3)
 
 
 def a(word: str) -> str:
     """ "a shirt", "an iPanema piece"."""
     return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+
+
+def a_or_many(word: str) -> str:
+    """ "a polo collar", "shoulder straps"."""
+    return word if word.endswith("s") else a(word)
 
 
 def _cap(text: str) -> str:
@@ -175,9 +177,7 @@ def _asked(claim: Claim, kind: str | None) -> list[str]:
     values = {f: (asked[f] if f in asked and f != "brand" and " or " not in asked[f] else v) for f, v in claim.values}
     kind_asked = "article_type" in values
     named = values.get("article_type") if kind_asked else None
-    np_ = noun_phrase(values, named)
-    if not kind_asked:        # "a red one for women", "for women"
-        np_ = re.sub(r"^an? product ?", "", np_).replace("product", "one", 1)
+    np_ = noun_phrase(values, named, noun=None if kind_asked else "one")     # "a red one for women", "for women"
     return agreed([f"{_cap(np_)}, as you asked.", f"{{These are}} {np_}, as requested.", f"As you asked: {np_}.",
                    f"{{These are}} {np_}, matching your request."], named)
 
@@ -190,8 +190,7 @@ def _changed(claim: Claim, kind: str | None) -> list[str]:
                        f"{'Cheaper' if less else 'Pricier'}, as you asked: {now} against {before}.",
                        f"{{It}} costs {now}; the one you viewed costs {before}."], kind)
     values = dict(claim.values)
-    change = noun_phrase(values, None, article=False).replace(" product", "").replace("product ", "")
-    change = change if change != "product" else noun_phrase(values, kind, article=False)
+    change = noun_phrase(values, None, article=False, noun="") or noun_phrase(values, kind, article=False)
     return agreed([f"Now {change}, the change you asked for.", f"The change you wanted: {change}.",
                    f"{{It}} has your change: {change}.", f"Changed as you asked, to {change}."], kind)
 
@@ -236,9 +235,8 @@ def _cheapest(claim: Claim, kind: str | None) -> list[str]:
 
 def _shares(claim: Claim, kind: str | None) -> list[str]:
     values = dict(claim.values)
-    np_ = noun_phrase(values, values.get("article_type"))
-    if "article_type" not in values:              # its kind is said elsewhere: "a grey one by Nike"
-        np_ = np_.replace("product", "one", 1)
+    np_ = noun_phrase(values, values.get("article_type"),           # its kind may be said elsewhere:
+                      noun=None if "article_type" in values else "one")  # "a grey one by Nike"
     return agreed([f"Like the product you viewed, {{these are}} {np_}.", f"{{These are}} {np_}, as is the one you viewed.",
                    f"{_cap(np_)}, like the one you were viewing."], kind)
 

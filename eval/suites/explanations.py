@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from agent import ShoppingAgent
 from explain.claims import chosen
-from explain.defects import defects
+from explain.defects import defects, five_grams
 from explain.evidence import Evidence, Explainer, Query
 from explain.ratings import RatingStore
 from explain.writer import ExplanationWriter, Grounding, realised
@@ -135,14 +135,9 @@ def live(searcher: Searcher, explainer: Explainer, grounding: Grounding, quick: 
     return rows
 
 
-def five_grams(text: str) -> set[tuple[str, ...]]:
-    words = re.findall(r"[\w']+", text.lower())
-    return {tuple(words[i:i + 5]) for i in range(len(words) - 4)}
-
-
 def distinctness(texts: list[str]) -> tuple[str, float]:
     """The commonest five-word phrase and the share of ``texts`` that hold it (at any position)."""
-    counts = Counter(g for t in texts for g in five_grams(t))
+    counts = Counter(g for t in texts for g in set(five_grams(t)))
     if not counts:
         return "", 0.0
     gram, n = counts.most_common(1)[0]
