@@ -85,30 +85,12 @@ def has_asked(evidence: Evidence, name: str, asked: str) -> str | None:
     return None
 
 
-def budget(evidence: Evidence) -> tuple[float | None, float | None]:
-    """The price bounds asked for: the turn's filters, else the request's words ("up to 2000",
-    "500 to 2000", "from 500")."""
-    f = evidence.query.filters
-    if f.get("price_min") is not None or f.get("price_max") is not None:
-        return f.get("price_min"), f.get("price_max")
-    said = evidence.asked.get("price", "")
-    numbers = [float(n) for n in re.findall(r"\d+(?:\.\d+)?", said)]
-    if said.startswith("up to") and numbers:
-        return None, numbers[0]
-    if said.startswith("from") and numbers:
-        return numbers[0], None
-    if " to " in said:
-        low, high = (float(n) if re.fullmatch(r"\d+(?:\.\d+)?", n.strip()) else None for n in said.split(" to ", 1))
-        return low, high
-    return None, None
-
-
 def _budget(evidence: Evidence) -> Claim | None:
     """The product's price within the budget asked for."""
     price = evidence.product.get("price")
-    low, high = budget(evidence)
-    if price is None or (low is None and high is None):
+    if price is None or evidence.budget is None:
         return None
+    low, high = evidence.budget
     if (low is not None and price < low) or (high is not None and price > high):
         return None
     bounds = tuple(float(b) for b in (low, high) if b is not None)

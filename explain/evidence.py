@@ -60,6 +60,7 @@ class Evidence:
     region: str | None = None             # where on the photo the heat-map's weight lies
     standout: Standout | None = None      # how it differs from the others shown
     reference: dict | None = None         # the viewed or anchor product's fields
+    budget: tuple[float | None, float | None] | None = None   # the price bounds asked for
 
     def facts(self) -> list[str]:
         """The claims an explanation may make, one short line each (what the LLM is given): few
@@ -129,6 +130,7 @@ class Evidence:
                    data.get("shared") or {}, list(data.get("constraints") or []), data.get("complement"),
                    data.get("cluster"), popularity=data.get("popularity"), asked=data.get("asked") or {},
                    region=data.get("region"), reference=data.get("reference"),
+                   budget=tuple(data["budget"]) if data.get("budget") else None,
                    standout=Standout(s["shown"], s["values"], tuple(s["cheapest"]) if s["cheapest"] else None)
                    if s else None)
 
@@ -138,7 +140,7 @@ class Evidence:
                "constraints": self.constraints, "complement": self.complement,
                "cluster": self.cluster, "popularity": self.popularity, "asked": self.asked,
                "region": self.region, "standout": asdict(self.standout) if self.standout else None,
-               "reference": self.reference,
+               "reference": self.reference, "budget": list(self.budget) if self.budget else None,
                "product_words": self.product_words.to_json() if self.product_words else None,
                "query_words": self.query_words.to_json() if self.query_words else None,
                "costs": self.costs}
@@ -239,6 +241,14 @@ def standout(product: Product, others: Sequence[Product]) -> Standout | None:
     if product.price is not None and len(prices) == len(others) and product.price < min(prices):
         cheapest = (float(product.price), float(min(prices)))
     return Standout(len(others) + 1, values, cheapest)
+
+
+def price_bounds(query: Query, modifier: Modifier | None) -> tuple[float | None, float | None] | None:
+    """The price bounds the turn asked for: its filters', else those its text names."""
+    low, high = query.filters.get("price_min"), query.filters.get("price_max")
+    if low is None and high is None and modifier is not None and modifier.price == "range":
+        low, high = modifier.price_min, modifier.price_max
+    return None if low is None and high is None else (low, high)
 
 
 def asked_for(query: Query, modifier: Modifier | None) -> dict[str, str]:
@@ -356,7 +366,8 @@ class Explainer:
             label, name = self.searcher.cluster_of(product.id)
             return Evidence(query, product_fields(product, self.longest_name), result.score, {}, {},
                             cluster={"label": label, "name": name}, popularity=result.score,
-                            asked=asked_for(query, None), standout=standout(product, others))
+                            asked=asked_for(query, None), standout=standout(product, others),
+                            budget=price_bounds(query, None))
         q = self.query_vector(query)
         image, text, has_image, has_text = index.embedding(product.id)
         similarity = {}
@@ -400,4 +411,5 @@ class Explainer:
                         complement, cluster, heatmap, product_words, query_words, costs,
                         asked=asked_for(query, modifier), region=region,
                         standout=standout(product, others),
-                        reference=product_fields(reference, self.longest_name) if reference else None)
+                        reference=product_fields(reference, self.longest_name) if reference else None,
+                        budget=price_bounds(query, modifier))

@@ -12,7 +12,7 @@ import pytest
 
 from explain.claims import APART, ASKED, CHEAPEST, PLAIN, chosen
 from explain.defects import defects
-from explain.evidence import Evidence, Explainer, Query, Standout, standout
+from explain.evidence import Evidence, Explainer, Query, Standout, price_bounds, standout
 from explain.wording import kind_noun, options
 from explain.writer import ExplanationWriter, Grounding, grammar, messages, realised, template_explanation
 from retrieval import Product, Searcher, build_index
@@ -31,8 +31,9 @@ def shirt(**fields) -> dict:
 
 
 def evidence(query: Query | None = None, product: dict | None = None, **kw) -> Evidence:
-    return Evidence(query or Query("text", text="navy shirt for men"), product or shirt(), 0.8,
-                    {"image": 0.4, "text": 0.6}, {}, **kw)
+    query = query or Query("text", text="navy shirt for men")
+    kw.setdefault("budget", price_bounds(query, None))          # as the explainer sets it
+    return Evidence(query, product or shirt(), 0.8, {"image": 0.4, "text": 0.6}, {}, **kw)
 
 
 def test_only_what_was_asked_and_is_had_is_said_to_be_asked():
